@@ -1,0 +1,367 @@
+//! The message catalog: which message kinds exist per protocol family and version, who
+//! sends them to whom, how a received message is recognised, and where its schema and
+//! fixture live.
+//!
+//! The catalog is data: one `schemas/<family>/catalog.yaml` per family. Adding a message
+//! kind or a protocol version means adding an entry (or a version to an entry) plus the
+//! schema and fixture files — no Rust.
+
+pub mod print;
+mod recognise;
+
+pub use recognise::Recognise;
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// How a message body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyType {
+    #[default]
+    Json,
+    Text,
+}
+
+/// One message kind in one direction.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindEntry {
+    /// Kind name, unique within the family, e.g. `passive.proxy-data.response`.
+    pub kind: String,
+    /// One line saying what the message is.
+    pub summary: String,
+    /// `passive`, `active`, or `any`.
+    #[serde(default = "any_mode")]
+    pub mode: String,
+    /// Sending side (`server`, `proxy`, `agent`, `sender`, `plugin`), or `any` for a
+    /// message either side sends (e.g. a generic failure answer).
+    pub from: String,
+    /// Receiving side, or `any`.
+    pub to: String,
+    /// Versions this kind exists in; each has a schema and a fixture.
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub body: BodyType,
+    /// How a received message is recognised as this kind.
+    pub recognise: Recognise,
+}
+
+fn any_mode() -> String {
+    "any".to_string()
+}
+
+/// `from`/`to` value of a kind that either side may send or receive.
+pub const ANY_SIDE: &str = "any";
+
+impl FamilyCatalog {
+    /// Consistency checks that serde cannot express: unique kind names, known modes,
+    /// versions given, `same_as` pointing at a kind that exists, is recognisable itself,
+    /// has the same sender and covers the same versions.
+    fn check(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for k in &self.kinds {
+            if !seen.insert(k.kind.as_str()) {
+                return Err(format!("kind {} is listed twice", k.kind));
+            }
+            if !matches!(k.mode.as_str(), "passive" | "active" | "any") {
+                return Err(format!(
+                    "kind {}: mode must be passive, active or any, not {:?}",
+                    k.kind, k.mode
+                ));
+            }
+            if k.versions.is_empty() {
+                return Err(format!("kind {}: no versions", k.kind));
+            }
+            if let Some(re) = &k.recognise.text {
+                regex::Regex::new(re)
+                    .map_err(|e| format!("kind {}: bad recognise.text regex: {e}", k.kind))?;
+            }
+            if let Some(other) = &k.recognise.same_as {
+                let target = self
+                    .kinds
+                    .iter()
+                    .find(|t| &t.kind == other)
+                    .ok_or_else(|| format!("kind {}: same_as {other}: no such kind", k.kind))?;
+                if target.recognise.same_as.is_some() {
+                    return Err(format!(
+                        "kind {}: same_as {other}, which is itself same_as another kind",
+                        k.kind
+                    ));
+                }
+                if target.from != k.from && target.from != ANY_SIDE {
+                    return Err(format!(
+                        "kind {}: same_as {other}, which another side sends",
+                        k.kind
+                    ));
+                }
+                if let Some(v) = k.versions.iter().find(|v| !target.versions.contains(v)) {
+                    return Err(format!(
+                        "kind {}: same_as {other}, which does not exist in version {v}",
+                        k.kind
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The catalog file of one family.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyCatalog {
+    pub family: String,
+    /// One line about the family.
+    #[serde(default)]
+    pub summary: String,
+    /// Object keys whose values change on every run; replaced by placeholders before
+    /// snapshot comparison.
+    #[serde(default)]
+    pub volatile: Vec<String>,
+    pub kinds: Vec<KindEntry>,
+}
+
+/// One row of the flattened catalog (what `zbx-conform catalog` prints).
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogRow {
+    pub family: String,
+    pub version: String,
+    pub kind: String,
+    pub mode: String,
+    pub from: String,
+    pub to: String,
+    pub recognised_by: String,
+    pub schema: PathBuf,
+    pub fixture: PathBuf,
+    pub summary: String,
+}
+
+/// Errors while loading the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("no catalog found under {0} (expected schemas/<family>/catalog.yaml)")]
+    Empty(PathBuf),
+}
+
+/// The loaded catalog of all families, rooted at the project data directory (the one
+/// holding `schemas/` and `fixtures/`).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    root: PathBuf,
+    families: Vec<FamilyCatalog>,
+}
+
+impl Catalog {
+    /// Load every `schemas/<family>/catalog.yaml` under `root`.
+    pub fn load(root: &Path) -> Result<Catalog, CatalogError> {
+        let schemas = root.join("schemas");
+        let entries = std::fs::read_dir(&schemas).map_err(|e| CatalogError::Read {
+            path: schemas.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("catalog.yaml").is_file())
+            .collect();
+        dirs.sort();
+        let mut families = Vec::new();
+        for dir in dirs {
+            let path = dir.join("catalog.yaml");
+            let text = std::fs::read_to_string(&path).map_err(|e| CatalogError::Read {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let fam: FamilyCatalog =
+                serde_saphyr::from_str(&text).map_err(|e| CatalogError::Parse {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            fam.check().map_err(|reason| CatalogError::Parse {
+                path: path.clone(),
+                reason,
+            })?;
+            families.push(fam);
+        }
+        if families.is_empty() {
+            return Err(CatalogError::Empty(schemas));
+        }
+        Ok(Catalog {
+            root: root.to_path_buf(),
+            families,
+        })
+    }
+
+    /// The data root (holds `schemas/`, `fixtures/`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn families(&self) -> &[FamilyCatalog] {
+        &self.families
+    }
+
+    pub fn family(&self, family: &str) -> Option<&FamilyCatalog> {
+        self.families.iter().find(|f| f.family == family)
+    }
+
+    /// All versions any kind of `family` exists in, sorted.
+    pub fn versions(&self, family: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .family(family)
+            .into_iter()
+            .flat_map(|f| f.kinds.iter().flat_map(|k| k.versions.iter().cloned()))
+            .collect();
+        v.sort_by(|a, b| compare_versions(a, b));
+        v.dedup();
+        v
+    }
+
+    /// Look up a kind that exists in `version`.
+    pub fn kind(&self, family: &str, version: &str, kind: &str) -> Option<&KindEntry> {
+        self.family(family)?
+            .kinds
+            .iter()
+            .find(|k| k.kind == kind && k.versions.iter().any(|v| v == version))
+    }
+
+    /// Look up a kind by name in any version (for "exists, but not in this version").
+    pub fn kind_any_version(&self, family: &str, kind: &str) -> Option<&KindEntry> {
+        self.family(family)?.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// `schemas/<family>/<version>/<kind>.json`
+    pub fn schema_path(&self, family: &str, version: &str, kind: &str) -> PathBuf {
+        self.root
+            .join("schemas")
+            .join(family)
+            .join(version)
+            .join(format!("{kind}.json"))
+    }
+
+    /// `fixtures/<family>/<version>/<name>.json`
+    pub fn fixture_path(&self, family: &str, version: &str, name: &str) -> PathBuf {
+        self.root
+            .join("fixtures")
+            .join(family)
+            .join(version)
+            .join(format!("{name}.json"))
+    }
+
+    /// `fixtures/<family>/<version>/snapshots/<name>.json`
+    pub fn snapshot_path(&self, family: &str, version: &str, name: &str) -> PathBuf {
+        self.root
+            .join("fixtures")
+            .join(family)
+            .join(version)
+            .join("snapshots")
+            .join(format!("{name}.json"))
+    }
+
+    /// Recognise a received message: the first kind of `family`/`version` sent by
+    /// `from` (or by `any` side) whose recogniser accepts the body. JSON bodies are
+    /// matched against JSON kinds, text bodies against text kinds. Kinds marked
+    /// `same_as` are never returned (their body is indistinguishable from another kind).
+    pub fn classify(
+        &self,
+        family: &str,
+        version: &str,
+        from: &str,
+        body: &Body,
+    ) -> Option<&KindEntry> {
+        self.family(family)?.kinds.iter().find(|k| {
+            (k.from == from || k.from == ANY_SIDE)
+                && k.versions.iter().any(|v| v == version)
+                && k.recognise.accepts(body)
+        })
+    }
+
+    /// The flattened catalog, optionally filtered.
+    pub fn rows(&self, family: Option<&str>, version: Option<&str>) -> Vec<CatalogRow> {
+        let mut rows = Vec::new();
+        for fam in &self.families {
+            if family.is_some_and(|f| f != fam.family) {
+                continue;
+            }
+            for k in &fam.kinds {
+                for v in &k.versions {
+                    if version.is_some_and(|want| want != v) {
+                        continue;
+                    }
+                    rows.push(CatalogRow {
+                        family: fam.family.clone(),
+                        version: v.clone(),
+                        kind: k.kind.clone(),
+                        mode: k.mode.clone(),
+                        from: k.from.clone(),
+                        to: k.to.clone(),
+                        recognised_by: k.recognise.describe(),
+                        schema: self.relative(self.schema_path(&fam.family, v, &k.kind)),
+                        fixture: self.relative(self.fixture_path(&fam.family, v, &k.kind)),
+                        summary: k.summary.clone(),
+                    });
+                }
+            }
+        }
+        // Stable sort: within one family and version, kinds keep their file order (which
+        // is also the classification order).
+        rows.sort_by(|a, b| {
+            a.family
+                .cmp(&b.family)
+                .then(compare_versions(&a.version, &b.version))
+        });
+        rows
+    }
+
+    fn relative(&self, p: PathBuf) -> PathBuf {
+        p.strip_prefix(&self.root)
+            .map(Path::to_path_buf)
+            .unwrap_or(p)
+    }
+}
+
+/// A received or sent message body, as the catalog and checks see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Json(serde_json::Value),
+    Text(String),
+}
+
+impl Body {
+    /// Interpret a payload: JSON when it parses as JSON (after Zabbix's own trimming of
+    /// trailing whitespace), text otherwise.
+    pub fn from_payload(bytes: &[u8]) -> Body {
+        let trimmed = trim_trailing_ws(bytes);
+        if trimmed.first() == Some(&b'{') || trimmed.first() == Some(&b'[') {
+            if let Ok(v) = serde_json::from_slice(trimmed) {
+                return Body::Json(v);
+            }
+        }
+        Body::Text(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    pub fn as_json(&self) -> Option<&serde_json::Value> {
+        match self {
+            Body::Json(v) => Some(v),
+            Body::Text(_) => None,
+        }
+    }
+}
+
+fn trim_trailing_ws(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b' ' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    &b[..end]
+}
+
+/// Compare dotted version strings numerically ("6.0" < "6.4" < "7.0" < "10.0").
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(a).cmp(&parse(b))
+}

@@ -1,0 +1,482 @@
+//! Command-line interface. Scripts depend on it: extend, don't break.
+//!
+//! Exit codes: 0 all passed; 1 a check failed; 2 usage or scenario error (including a
+//! run that selected no scenario); 3 a peer could not be reached or started.
+
+use crate::catalog::{self, Catalog};
+use crate::check::SchemaCache;
+use crate::report;
+use crate::runner::{self, RunOptions};
+use crate::scenario;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Exit code for usage and scenario errors.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zbx-conform",
+    version,
+    about = "Protocol conformance test harness for Zabbix components",
+    long_about = "Plays any side of the Zabbix protocols (server, proxy, agent, plugin) from YAML \
+scenarios, validates every received message against the JSON Schema of its kind and protocol \
+version, and reports as terminal text, JUnit XML and JSON.\n\n\
+Exit codes: 0 all passed, 1 a check failed, 2 usage or scenario error, 3 peer unreachable.",
+    after_help = "Examples:\n  zbx-conform run                          # standard suites against the built-in reference peers\n  zbx-conform run scenarios/server-proxy --peer 127.0.0.1:10051 --junit report.xml\n  zbx-conform lint scenarios/\n  zbx-conform catalog --family server-proxy --version 6.0"
+)]
+struct Cli {
+    /// Data directory holding schemas/, fixtures/ and scenarios/ [default: found upwards
+    /// from the current directory, else the one the binary was built from]
+    #[arg(long, global = true, env = "ZBX_CONFORM_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenario files or folders (default: the standard suites in <root>/scenarios)
+    Run(RunArgs),
+    /// Check scenarios without running them (syntax, structure, catalog references)
+    Lint {
+        /// Scenario files or folders [default: <root>/scenarios]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the message catalog: family, version, kind, direction, recogniser, files
+    Catalog {
+        /// Only this protocol family (server-proxy, agent, sender, plugin)
+        #[arg(long)]
+        family: Option<String>,
+        /// Only this protocol version (e.g. 6.0)
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate one message (a JSON file, or a raw ZBXD frame) against a kind's schema
+    Validate {
+        #[arg(long)]
+        family: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        kind: String,
+        /// The message: JSON text, or bytes starting with "ZBXD"; "-" reads stdin
+        file: PathBuf,
+    },
+    /// List the built-in reference peers and the faults they can simulate
+    References,
+    /// Certify an Agent 2 loadable plugin: one PASS/FAIL per protocol requirement
+    CertifyPlugin(crate::plugin::CertifyArgs),
+    /// Be a loadable plugin for a real Agent 2 (set as Plugins.<Name>.System.Path via a wrapper)
+    MockPlugin(crate::plugin::MockArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario files or folders [default: <root>/scenarios]
+    paths: Vec<PathBuf>,
+    /// Address of the peer under test (host:port); overrides every scenario's peer
+    #[arg(long, value_name = "ADDR")]
+    peer: Option<String>,
+    /// Set a scenario variable (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Only run these protocol versions (repeatable or comma-separated)
+    #[arg(long = "version", value_name = "V", value_delimiter = ',')]
+    versions: Vec<String>,
+    /// Only run scenarios carrying one of these tags (repeatable or comma-separated)
+    #[arg(long = "tag", value_name = "T", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Only run tests whose name ("scenario [version]") or file contains PATTERN
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// Write a JUnit XML report
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a JSON report
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Scenarios run concurrently
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    jobs: usize,
+    /// Accept received messages as the new stored snapshots
+    #[arg(long)]
+    update_snapshots: bool,
+    /// Default timeout for each expectation without its own `within` (e.g. 10s)
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    timeout: std::time::Duration,
+    /// Start a real peer for every scenario from this profile (YAML; see ci/peers/)
+    #[arg(long, value_name = "PROFILE")]
+    start_peer: Option<PathBuf>,
+    /// Where started peers keep their config, data and logs [default: $TMPDIR/zbx-conform]
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// Self-test: make the built-in reference peers misbehave (see `references`)
+    #[arg(long, value_name = "FAULT")]
+    fault: Option<String>,
+    /// Colour the terminal output [default: when stdout is a terminal]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("invalid variable name {k:?}"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    scenario::model::DurationSpec::parse(s)
+}
+
+/// Entry point; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    let root = match find_root(cli.root.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let catalog = match Catalog::load(&root) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    match cli.command {
+        Command::Run(args) => cmd_run(catalog, &root, args),
+        Command::Lint { paths } => cmd_lint(&catalog, &root, paths),
+        Command::Catalog {
+            family,
+            version,
+            format,
+        } => cmd_catalog(&catalog, family.as_deref(), version.as_deref(), format),
+        Command::Validate {
+            family,
+            version,
+            kind,
+            file,
+        } => cmd_validate(&catalog, &family, &version, &kind, &file),
+        Command::References => cmd_references(),
+        Command::CertifyPlugin(args) => crate::plugin::certify_main(args, &catalog),
+        Command::MockPlugin(args) => crate::plugin::mock_main(args, &catalog),
+    }
+}
+
+/// The data root: explicit, else the nearest ancestor of the current directory holding
+/// `schemas/`, else the source tree the binary was built from.
+fn find_root(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return if p.join("schemas").is_dir() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(format!("--root {}: no schemas/ folder there", p.display()))
+        };
+    }
+    if let Ok(mut dir) = std::env::current_dir() {
+        loop {
+            if dir.join("schemas").is_dir() && dir.join("fixtures").is_dir() {
+                return Ok(dir);
+            }
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if built.join("schemas").is_dir() {
+        return Ok(built.canonicalize().unwrap_or(built));
+    }
+    Err("cannot find the data directory (schemas/, fixtures/): run from the project folder or pass --root DIR".into())
+}
+
+fn default_paths(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![root.join("scenarios")]
+    } else {
+        paths
+    }
+}
+
+fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let style = if color {
+        report::terminal::Style::Color
+    } else {
+        report::terminal::Style::Plain
+    };
+    let start_peer = match &args.start_peer {
+        None => None,
+        Some(p) => match runner::peer::LoadedProfile::load(p) {
+            Ok(l) => Some(Arc::new(l)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let opts = RunOptions {
+        start_peer,
+        run_dir: args
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("zbx-conform")),
+        paths: default_paths(root, args.paths),
+        vars: args.vars.into_iter().collect::<BTreeMap<_, _>>(),
+        peer: args.peer,
+        versions: args.versions,
+        tags: args.tags,
+        filter: args.filter,
+        jobs: args.jobs.max(1),
+        update_snapshots: args.update_snapshots,
+        fault: args.fault,
+        timeout: args.timeout,
+    };
+    let catalog = Arc::new(catalog);
+    let jobs = match runner::plan(&catalog, &opts) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let result = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |r| {
+        println!("{}", report::terminal::scenario_line_styled(r, style));
+    }));
+    let summary = report::terminal::summary_styled(&result, style);
+    print!("{summary}");
+    if !summary.ends_with('\n') {
+        println!();
+    }
+    let mut code = result.exit_code();
+    if let Some(path) = &args.junit {
+        if let Err(e) = report::junit::write(&result, path) {
+            eprintln!("error: cannot write JUnit report {}: {e}", path.display());
+            code = code.max(EXIT_USAGE);
+        }
+    }
+    if let Some(path) = &args.json {
+        if let Err(e) = report::json::write(&result, path) {
+            eprintln!("error: cannot write JSON report {}: {e}", path.display());
+            code = code.max(EXIT_USAGE);
+        }
+    }
+    code
+}
+
+fn cmd_lint(catalog: &Catalog, root: &Path, paths: Vec<PathBuf>) -> i32 {
+    let files = match scenario::discover(&default_paths(root, paths)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    if files.is_empty() {
+        eprintln!("error: no scenario files found");
+        return EXIT_USAGE;
+    }
+    let mut bad = 0;
+    for f in &files {
+        let errors = match scenario::load_file(f) {
+            Ok(l) => scenario::lint(&l, catalog),
+            Err(e) => vec![e],
+        };
+        let warnings = match scenario::load_file(f) {
+            Ok(l) if errors.is_empty() => scenario::lint_warnings(&l, catalog),
+            _ => Vec::new(),
+        };
+        for w in &warnings {
+            println!("warning {w}");
+        }
+        if errors.is_empty() {
+            println!("ok      {}", f.display());
+        } else {
+            bad += 1;
+            for e in errors {
+                println!("error   {e}");
+            }
+        }
+    }
+    println!("{} files, {} with errors", files.len(), bad);
+    if bad > 0 {
+        EXIT_USAGE
+    } else {
+        0
+    }
+}
+
+fn cmd_catalog(
+    catalog: &Catalog,
+    family: Option<&str>,
+    version: Option<&str>,
+    format: Format,
+) -> i32 {
+    let rows = catalog.rows(family, version);
+    if rows.is_empty() {
+        eprintln!(
+            "error: no message kinds for family {} version {} (families: {})",
+            family.unwrap_or("*"),
+            version.unwrap_or("*"),
+            catalog
+                .families()
+                .iter()
+                .map(|f| f.family.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return EXIT_USAGE;
+    }
+    match format {
+        Format::Json => println!("{}", catalog::print::json(&rows)),
+        Format::Table => print!("{}", catalog::print::table(&rows)),
+    }
+    0
+}
+
+fn cmd_validate(catalog: &Catalog, family: &str, version: &str, kind: &str, file: &Path) -> i32 {
+    let bytes = if file == Path::new("-") {
+        let mut b = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut b) {
+            eprintln!("error: cannot read stdin: {e}");
+            return EXIT_USAGE;
+        }
+        b
+    } else {
+        match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", file.display());
+                return EXIT_USAGE;
+            }
+        }
+    };
+    let Some(entry) = catalog.kind(family, version, kind) else {
+        eprintln!(
+            "error: kind `{kind}` does not exist in {family} {version} (see `zbx-conform catalog`)"
+        );
+        return EXIT_USAGE;
+    };
+    let framed = bytes.starts_with(b"ZBXD");
+    let payload = if framed {
+        match crate::frame::ZbxdCodec::default().decode_exact(&bytes) {
+            Ok(f) => f.payload.to_vec(),
+            Err(e) => {
+                println!("FAIL {}: bad frame: {e}", file.display());
+                return 1;
+            }
+        }
+    } else {
+        bytes
+    };
+    // A framed text kind (body: text) is validated as the payload string; a file holds
+    // it as a JSON string, like its fixture.
+    let text_kind = entry.body == catalog::BodyType::Text;
+    let parsed = if framed && text_kind {
+        Ok(serde_json::Value::String(
+            String::from_utf8_lossy(&payload).into_owned(),
+        ))
+    } else {
+        serde_json::from_slice(&payload)
+    };
+    let value: serde_json::Value = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            println!("FAIL {}: not valid JSON: {e}", file.display());
+            return 1;
+        }
+    };
+    let schemas = SchemaCache::new();
+    match schemas.validate(&catalog.schema_path(family, version, &entry.kind), &value) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+        Ok(v) if v.is_empty() => {
+            println!(
+                "ok   {} is a valid `{kind}` ({family} {version})",
+                file.display()
+            );
+            0
+        }
+        Ok(v) => {
+            println!(
+                "FAIL {} is not a valid `{kind}` ({family} {version}):",
+                file.display()
+            );
+            for x in v {
+                println!(
+                    "  at {}: {} (schema {})",
+                    if x.instance_path.is_empty() {
+                        "/"
+                    } else {
+                        &x.instance_path
+                    },
+                    x.message,
+                    x.schema_path
+                );
+            }
+            1
+        }
+    }
+}
+
+fn cmd_references() -> i32 {
+    println!("Reference peers (peer.reference in a scenario):");
+    for (name, about) in crate::roles::references() {
+        println!("  {name:<16} {about}");
+    }
+    println!("\nFaults (run --fault NAME, for self-tests):");
+    for (name, about) in crate::roles::faults() {
+        println!("  {name:<16} {about}");
+    }
+    0
+}

@@ -1,0 +1,18 @@
+//! zbx-conform: a protocol conformance test harness for Zabbix components.
+//!
+//! The modules follow the flow of data (see README, "Architecture"):
+//! `frame` (bytes <-> frames) → `transport` (frames over sockets, with timeouts) →
+//! `catalog` (message kinds as data) → `scenario` (YAML model, loader, lint, variables) →
+//! `runner` (plays a side, step by step) → `check` (schemas, matchers, snapshots) →
+//! `report` (terminal, JUnit, JSON). `roles` holds the built-in reference peers.
+
+pub mod catalog;
+pub mod check;
+pub mod cli;
+pub mod frame;
+pub mod plugin;
+pub mod report;
+pub mod roles;
+pub mod runner;
+pub mod scenario;
+pub mod transport;

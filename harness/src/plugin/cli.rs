@@ -1,0 +1,107 @@
+//! `zbx-conform certify-plugin PLUGIN`: arguments and entry point.
+//!
+//! Exit codes: 0 every requirement passed (or was skipped as not applicable), 1 a
+//! requirement failed, 2 usage error, 3 the plugin could not be started.
+
+use super::certify::{certify, CertifyOptions};
+use super::host::MessageChecker;
+use super::options::PluginOption;
+use super::PluginVersion;
+use crate::catalog::Catalog;
+use crate::report;
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Arguments of `certify-plugin`.
+#[derive(Debug, Clone, Args)]
+pub struct CertifyArgs {
+    /// The plugin executable (started as `PLUGIN <socket> true|false`, like Agent 2 does)
+    pub plugin: PathBuf,
+    /// Agent generation to imitate: 6.0 (Register version "6.0.13"), 6.4 or 7.0 ("6.4.0")
+    #[arg(long, default_value = "6.0", value_parser = parse_version, value_name = "V")]
+    pub version: PluginVersion,
+    /// Expected plugin name (the <Name> of Plugins.<Name>.System.Path)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Private option sent with Validate and Configure, as in Plugins.<Name>.OPTION=VALUE
+    /// (repeatable)
+    #[arg(long = "option", value_name = "OPTION=VALUE", value_parser = PluginOption::parse)]
+    pub options: Vec<PluginOption>,
+    /// Per-request timeout (agent2's PluginTimeout)
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// How long the plugin may take to exit after Terminate
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    pub exit_within: Duration,
+    /// Write a JUnit XML report
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+fn parse_version(s: &str) -> Result<PluginVersion, String> {
+    PluginVersion::parse(s)
+        .ok_or_else(|| format!("unknown plugin protocol version {s:?} (known: 6.0, 6.4, 7.0)"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::scenario::model::DurationSpec::parse(s)
+}
+
+impl CertifyArgs {
+    /// The suite options these arguments ask for.
+    pub fn options(&self) -> CertifyOptions {
+        let mut o = CertifyOptions::new(&self.plugin, self.version);
+        o.name = self.name.clone();
+        o.options = self.options.clone();
+        o.request_timeout = self.timeout;
+        o.exit_within = self.exit_within;
+        o
+    }
+}
+
+/// Run the certification and print the report; returns the process exit code.
+/// `catalog` is the loaded message catalog (it must hold the `plugin` family).
+pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
+    if catalog.family(super::FAMILY).is_none() {
+        eprintln!("error: the catalog has no `plugin` family (schemas/plugin/catalog.yaml)");
+        return 2;
+    }
+    if !args.plugin.is_file() {
+        eprintln!("error: {}: no such file", args.plugin.display());
+        return 2;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    let checker = Arc::new(MessageChecker::new(catalog.clone()));
+    let opts = args.options();
+    let cert = rt.block_on(certify(&opts, checker));
+    print!("{}", cert.human_report());
+    let run = cert.to_run_result();
+    if let Some(path) = &args.junit {
+        if let Err(e) = report::junit::write(&run, path) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return 2;
+        }
+    }
+    if let Some(path) = &args.json {
+        if let Err(e) = report::json::write(&run, path) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return 2;
+        }
+    }
+    cert.exit_code()
+}

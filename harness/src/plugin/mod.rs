@@ -1,0 +1,103 @@
+//! Agent 2 loadable plugins: the harness plays the agent (the plugin host).
+//!
+//! - [`host`] launches a plugin binary the way Agent 2 does (`<path> <socket> true|false`),
+//!   listens on a private Unix socket, talks the type+size framed JSON protocol, routes
+//!   responses by id, collects log requests and checks every message the plugin sends
+//!   against the `plugin` family schemas of the protocol version it imitates.
+//! - [`certify`] is the certification suite behind `zbx-conform certify-plugin`: one named
+//!   requirement per protocol rule, each PASS/FAIL with a reason.
+//! - [`cli`] is the subcommand's arguments and entry point.
+//! - [`mock`] is the other direction: a mock plugin that a real Agent 2 launches, which
+//!   validates and records what the agent sends (`zbx-conform mock-plugin`); with
+//!   [`mock_scenario`] its metrics and replies come from a YAML file.
+//!
+//! Facts: protocol.md §4 (6.0.14 agent2 and the plugin SDK it was built with).
+
+pub mod certify;
+pub mod cli;
+pub mod host;
+pub mod mock;
+pub mod mock_scenario;
+pub mod options;
+
+pub use certify::{certify, Certification, CertifyOptions, RequirementResult};
+pub use cli::{certify_main, CertifyArgs};
+pub use host::{HostConfig, HostError, MessageChecker, PluginHost, Received, SessionLog};
+pub use mock::{mock_main, MockArgs};
+pub use mock_scenario::{is_mock_plugin_file, MockScenario, Outcome};
+
+/// The catalog family of the plugin protocol.
+pub const FAMILY: &str = "plugin";
+
+/// Which agent generation the harness imitates. The catalog version (schemas) and the
+/// protocol version string sent in Register differ: 6.4 and 7.0 agents both send "6.4.0".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PluginVersion {
+    #[default]
+    V6_0,
+    V6_4,
+    V7_0,
+}
+
+impl PluginVersion {
+    /// All versions, oldest first.
+    pub const ALL: [PluginVersion; 3] = [
+        PluginVersion::V6_0,
+        PluginVersion::V6_4,
+        PluginVersion::V7_0,
+    ];
+
+    /// Parse a catalog version (`6.0`, `6.4`, `7.0`).
+    pub fn parse(s: &str) -> Option<PluginVersion> {
+        PluginVersion::ALL
+            .into_iter()
+            .find(|v| v.catalog_version() == s.trim())
+    }
+
+    /// The folder name under `schemas/plugin/`.
+    pub fn catalog_version(self) -> &'static str {
+        match self {
+            PluginVersion::V6_0 => "6.0",
+            PluginVersion::V6_4 => "6.4",
+            PluginVersion::V7_0 => "7.0",
+        }
+    }
+
+    /// The `version` member of the Register request an agent of this generation sends
+    /// (protocol.md §4.4): compared by plugins for exact string equality.
+    pub fn wire_version(self) -> &'static str {
+        match self {
+            PluginVersion::V6_0 => "6.0.13",
+            PluginVersion::V6_4 | PluginVersion::V7_0 => "6.4.0",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.catalog_version())
+    }
+}
+
+/// Message type codes (protocol.md §4.2).
+pub mod types {
+    pub const LOG_REQUEST: u64 = 1;
+    pub const REGISTER_REQUEST: u64 = 2;
+    pub const REGISTER_RESPONSE: u64 = 3;
+    pub const START_REQUEST: u64 = 4;
+    pub const TERMINATE_REQUEST: u64 = 5;
+    pub const EXPORT_REQUEST: u64 = 6;
+    pub const EXPORT_RESPONSE: u64 = 7;
+    pub const CONFIGURE_REQUEST: u64 = 8;
+    pub const VALIDATE_REQUEST: u64 = 9;
+    pub const VALIDATE_RESPONSE: u64 = 10;
+}
+
+/// Interface bits of the Register response (protocol.md §4.2).
+pub mod interfaces {
+    pub const EXPORTER: u64 = 1;
+    pub const CONFIGURATOR: u64 = 2;
+    pub const RUNNER: u64 = 4;
+    /// Every bit a loadable plugin may set.
+    pub const ALL: u64 = EXPORTER | CONFIGURATOR | RUNNER;
+}

@@ -1,0 +1,7 @@
+//! Reporters: terminal, JUnit XML, JSON. They only read a `RunResult`.
+
+pub mod json;
+pub mod junit;
+pub mod terminal;
+
+pub use crate::runner::result::*;

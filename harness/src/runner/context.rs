@@ -1,0 +1,83 @@
+//! Everything one scenario run needs at hand: shared catalog and schema cache, the
+//! variables, the version being run, and the transcript.
+
+use super::transcript::Transcript;
+use crate::catalog::Catalog;
+use crate::check::SchemaCache;
+use crate::scenario::model::Side;
+use crate::scenario::vars::Vars;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Per-run state of one scenario at one version.
+pub struct ScenarioContext {
+    pub catalog: Arc<Catalog>,
+    pub schemas: Arc<SchemaCache>,
+    pub vars: Vars,
+    pub family: String,
+    pub version: String,
+    /// The side the harness plays.
+    pub plays: Side,
+    /// The side of the peer (who sends what we receive).
+    pub peer_side: String,
+    /// Default address for `exchange` steps.
+    pub peer_addr: Option<String>,
+    /// Default timeout for expectations.
+    pub timeout: Duration,
+    pub update_snapshots: bool,
+    pub transcript: Transcript,
+}
+
+impl ScenarioContext {
+    /// Validate a message we are about to send against its declared kind. A failure is
+    /// the scenario's fault, not the peer's, so it is reported as a scenario error.
+    pub fn check_own_message(&self, kind: &str, value: &serde_json::Value) -> Result<(), String> {
+        let entry = self
+            .catalog
+            .kind(&self.family, &self.version, kind)
+            .ok_or_else(|| {
+                format!(
+                    "kind `{kind}` does not exist in {} {}",
+                    self.family, self.version
+                )
+            })?;
+        let path = self
+            .catalog
+            .schema_path(&self.family, &self.version, &entry.kind);
+        let violations = self.schemas.validate(&path, value)?;
+        if let Some(v) = violations.first() {
+            return Err(format!(
+                "the message to send does not conform to `{kind}` (set `check: false` to send it anyway): at {}: {}",
+                if v.instance_path.is_empty() { "/" } else { &v.instance_path },
+                v.message
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The side opposite to `plays` in a family, from the catalog: the sides that appear in
+/// the family's kinds, minus ours. Falls back to the usual pairing.
+pub fn peer_side(catalog: &Catalog, family: &str, plays: Side) -> String {
+    if let Some(fam) = catalog.family(family) {
+        let mut sides: Vec<&str> = fam
+            .kinds
+            .iter()
+            .flat_map(|k| [k.from.as_str(), k.to.as_str()])
+            .filter(|s| *s != plays.as_str() && *s != "any")
+            .collect();
+        sides.sort();
+        sides.dedup();
+        if sides.len() == 1 {
+            return sides[0].to_string();
+        }
+    }
+    match plays {
+        Side::Server => "proxy",
+        Side::Proxy => "server",
+        Side::Agent => "server",
+        Side::Sender => "server",
+        Side::Plugin => "agent",
+    }
+    .to_string()
+}

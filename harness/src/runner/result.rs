@@ -1,0 +1,227 @@
+//! Results of a run: plain data produced by the runner and consumed by the reporters.
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The verdict of a scenario or a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "lowercase")]
+pub enum Outcome {
+    Passed,
+    /// A check failed: the peer did not conform.
+    Failed,
+    /// The scenario itself is wrong (bad fixture, bad pointer...): exit code 2.
+    Error(String),
+    /// The peer could not be reached or started: exit code 3.
+    Unreachable(String),
+    /// Not run (e.g. `when` did not match).
+    Skipped(String),
+}
+
+impl Outcome {
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Skipped(_))
+    }
+}
+
+/// Which kind of check produced a failure; reports group and name failures by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// The frame could not be decoded or had unexpected header fields.
+    Frame,
+    /// The message did not arrive in time.
+    Timeout,
+    /// The message is not of the expected kind.
+    Kind,
+    /// JSON Schema validation failed.
+    Schema,
+    /// A `match` expectation failed.
+    Match,
+    /// A `capture` pointer did not resolve.
+    Capture,
+    /// The body differs from its stored snapshot.
+    Snapshot,
+    /// The peer closed when we expected a message, or did not close when we expected it to.
+    Close,
+    /// The peer sent something when silence was expected.
+    Silence,
+    /// Connecting or listening failed.
+    Connect,
+    /// The scenario could not build what it had to send.
+    Scenario,
+    /// The started peer's log shows a problem (a rejected config, a crash).
+    PeerLog,
+}
+
+impl CheckKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckKind::Frame => "frame",
+            CheckKind::Timeout => "timeout",
+            CheckKind::Kind => "kind",
+            CheckKind::Schema => "schema",
+            CheckKind::Match => "match",
+            CheckKind::Capture => "capture",
+            CheckKind::Snapshot => "snapshot",
+            CheckKind::Close => "close",
+            CheckKind::Silence => "silence",
+            CheckKind::Connect => "connect",
+            CheckKind::Scenario => "scenario",
+            CheckKind::PeerLog => "peer-log",
+        }
+    }
+}
+
+/// One failed check, with everything a reader needs to understand it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckFailure {
+    pub check: CheckKind,
+    /// What was expected, in the scenario's words (e.g. `/response == "success"`).
+    pub expected: String,
+    /// What went wrong (e.g. `got "failed"`, or the schema error message).
+    pub detail: String,
+    /// JSON pointer into the received message where the problem is, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The received message (redacted, possibly truncated), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<String>,
+}
+
+/// The result of one step (one line in the terminal report on failure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepResult {
+    /// 1-based position, with nesting for repeats: `3`, `4.2`, `4.2#1` (iteration).
+    pub index: String,
+    /// `exchange`, `accept`, `repeat`, `sleep`.
+    pub action: String,
+    /// The step's `name`, if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Source line of the step in the scenario file.
+    pub line: u64,
+    pub outcome: Outcome,
+    pub failures: Vec<CheckFailure>,
+    /// The last message the harness sent in this step, when it failed (redacted): what
+    /// the peer's answer answers — e.g. the batch behind `failed: 2` of sender data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+}
+
+/// Direction of a transcript entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Sent,
+    Received,
+    Note,
+}
+
+/// One line of the conversation as it happened (bodies already redacted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TranscriptEntry {
+    #[serde(with = "duration_ms")]
+    pub at: Duration,
+    pub direction: Direction,
+    /// Recognised or declared message kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Frame flags, when a frame was involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u8>,
+    /// The body as text (JSON compacted, secrets redacted, long bodies truncated).
+    pub body: String,
+}
+
+/// The result of one scenario at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub file: PathBuf,
+    pub family: String,
+    pub version: String,
+    pub plays: String,
+    pub tags: Vec<String>,
+    /// What the peer was: an address, or `reference:<name>` for a built-in peer.
+    pub peer: String,
+    pub outcome: Outcome,
+    pub steps: Vec<StepResult>,
+    pub transcript: Vec<TranscriptEntry>,
+    /// The peer's log, when the harness started the peer (attached to JUnit on failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_log: Option<String>,
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+}
+
+impl ScenarioResult {
+    /// Unique test name: scenario name plus version.
+    pub fn test_name(&self) -> String {
+        format!("{} [{}]", self.name, self.version)
+    }
+
+    /// All failures of all steps, in order.
+    pub fn failures(&self) -> impl Iterator<Item = (&StepResult, &CheckFailure)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.failures.iter().map(move |f| (s, f)))
+    }
+}
+
+/// The result of a whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunResult {
+    pub scenarios: Vec<ScenarioResult>,
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+}
+
+impl RunResult {
+    /// Process exit code per the CLI contract: 0 all passed, 1 a check failed,
+    /// 2 a scenario error, 3 a peer could not be reached (worst wins: 2 > 3 > 1).
+    pub fn exit_code(&self) -> i32 {
+        let mut code = 0;
+        for s in &self.scenarios {
+            let c = match s.outcome {
+                Outcome::Passed | Outcome::Skipped(_) => 0,
+                Outcome::Failed => 1,
+                Outcome::Unreachable(_) => 3,
+                Outcome::Error(_) => 2,
+            };
+            code = worst(code, c);
+        }
+        code
+    }
+
+    pub fn count(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
+        self.scenarios.iter().filter(|s| pred(&s.outcome)).count()
+    }
+}
+
+fn worst(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        0 => 0,
+        1 => 1,
+        3 => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Serialize durations as milliseconds (f64) in JSON reports.
+mod duration_ms {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+}

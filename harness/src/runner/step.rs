@@ -1,0 +1,431 @@
+//! Executing steps: `exchange` (we connect), `accept` (the peer connects), `repeat`,
+//! `sleep`. Each leaf step yields one `StepResult`; the first failing step ends the
+//! scenario (later steps usually depend on what earlier ones captured).
+
+use super::context::ScenarioContext;
+use super::expect::{
+    check_received, describe_expect, evaluate, evaluate_with_payload, within, ZbxdConnection,
+};
+use super::result::{CheckFailure, CheckKind, Outcome, StepResult};
+use super::send::{build, Outgoing};
+use super::transcript::{render_body, render_bytes};
+use crate::catalog::Body;
+use crate::frame::{ZbxdCodec, ZbxdFrame};
+use crate::scenario::model::{Accept, Action, Exchange, Others, Spanned, Step};
+use crate::scenario::version_matches;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The failure of an `accept` that saw nothing matching in time.
+fn accept_timeout(acc: &Accept, wait: Duration, skipped: u32) -> StepError {
+    let also = if skipped > 0 {
+        format!(" ({skipped} other connections were skipped)")
+    } else {
+        String::new()
+    };
+    StepError::Failed(vec![CheckFailure {
+        check: CheckKind::Timeout,
+        expected: format!(
+            "the peer connects and sends {}",
+            describe_expect(&acc.expect)
+        ),
+        detail: format!("nothing matching arrived within {wait:?}{also}"),
+        path: None,
+        received: None,
+    }])
+}
+
+/// How long to wait for a TCP connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a step did not pass: checks failed, or the scenario/environment is at fault.
+enum StepError {
+    Failed(Vec<CheckFailure>),
+    Scenario(String),
+    Unreachable(String),
+}
+
+impl From<Vec<CheckFailure>> for StepError {
+    fn from(f: Vec<CheckFailure>) -> Self {
+        StepError::Failed(f)
+    }
+}
+
+/// Runs the steps of one scenario.
+pub struct StepRunner<'a> {
+    pub ctx: &'a mut ScenarioContext,
+    pub listener: Option<&'a TcpListener>,
+    pub results: Vec<StepResult>,
+    /// The last message written in the current step (rendered, redacted): reported with
+    /// a failure as what the peer's answer answers.
+    pub last_sent: Option<String>,
+}
+
+impl StepRunner<'_> {
+    /// Run `steps`; returns false when a step did not pass (stop the scenario).
+    pub async fn run_steps(&mut self, steps: &[Spanned<Step>], prefix: &str) -> bool {
+        for (i, spanned) in steps.iter().enumerate() {
+            let index = format!("{prefix}{}", i + 1);
+            if !Box::pin(self.run_step(spanned, &index)).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn run_step(&mut self, spanned: &Spanned<Step>, index: &str) -> bool {
+        let step = &spanned.value;
+        let line = spanned.referenced.line();
+        let start = Instant::now();
+        self.last_sent = None;
+        let mut result = StepResult {
+            sent: None,
+            index: index.to_string(),
+            action: step.action_name().to_string(),
+            name: step.name.clone(),
+            line,
+            outcome: Outcome::Passed,
+            failures: Vec::new(),
+            duration: Duration::ZERO,
+        };
+        if let Some(when) = &step.when {
+            let conds = when.version.to_vec();
+            let mut any = false;
+            for c in &conds {
+                match version_matches(c, &self.ctx.version) {
+                    Ok(true) => any = true,
+                    Ok(false) => {}
+                    Err(e) => {
+                        result.outcome = Outcome::Error(format!("line {line}: when: {e}"));
+                        self.results.push(result);
+                        return false;
+                    }
+                }
+            }
+            if !any {
+                result.outcome = Outcome::Skipped(format!(
+                    "when {} does not match version {}",
+                    conds.join(" | "),
+                    self.ctx.version
+                ));
+                self.results.push(result);
+                return true;
+            }
+        }
+        if let Some(rep) = &step.repeat {
+            for n in 1..=rep.times {
+                let prefix = format!("{index}#{n}.");
+                if !Box::pin(self.run_steps(&rep.steps, &prefix)).await {
+                    return false;
+                }
+            }
+            return true;
+        }
+        let outcome = if let Some(ex) = &step.exchange {
+            self.ctx
+                .transcript
+                .note(format!("step {index} (exchange) line {line}"));
+            self.exchange(ex).await
+        } else if let Some(acc) = &step.accept {
+            self.ctx
+                .transcript
+                .note(format!("step {index} (accept) line {line}"));
+            self.accept(acc).await
+        } else if let Some(d) = &step.sleep {
+            tokio::time::sleep(d.0).await;
+            Ok(())
+        } else {
+            Err(StepError::Scenario(format!(
+                "line {line}: step has no action"
+            )))
+        };
+        result.duration = start.elapsed();
+        let passed = outcome.is_ok();
+        match outcome {
+            Ok(()) => {}
+            Err(StepError::Failed(f)) => {
+                result.outcome = Outcome::Failed;
+                result.failures = f;
+                result.sent = self.last_sent.clone();
+            }
+            Err(StepError::Scenario(e)) => {
+                result.outcome = Outcome::Error(e.clone());
+                result.failures = vec![CheckFailure {
+                    check: CheckKind::Scenario,
+                    expected: "a runnable step".into(),
+                    detail: e,
+                    path: None,
+                    received: None,
+                }];
+            }
+            Err(StepError::Unreachable(e)) => {
+                result.outcome = Outcome::Unreachable(e.clone());
+                result.failures = vec![CheckFailure {
+                    check: CheckKind::Connect,
+                    expected: "a reachable peer".into(),
+                    detail: e,
+                    path: None,
+                    received: None,
+                }];
+            }
+        }
+        self.results.push(result);
+        passed
+    }
+
+    async fn exchange(&mut self, ex: &Exchange) -> Result<(), StepError> {
+        let addr = match &ex.connect {
+            Some(a) => self.ctx.vars.expand_str(a).map_err(|e| StepError::Scenario(e.to_string()))?,
+            None => self.ctx.peer_addr.clone().ok_or_else(|| {
+                StepError::Scenario(
+                    "no peer address: give --peer ADDR, set the scenario's peer.address variable, or name a peer.reference".into(),
+                )
+            })?,
+        };
+        let out = build(self.ctx, &ex.send).map_err(StepError::Scenario)?;
+        let stream = crate::transport::connect_tcp(&addr, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| StepError::Unreachable(e.to_string()))?;
+        self.ctx.transcript.note(format!("connected to {addr}"));
+        let mut conn = ZbxdConnection::new(stream, ZbxdCodec::default(), addr.clone());
+        self.write(&mut conn, &out).await?;
+        if let Some(exp) = &ex.expect {
+            let f = evaluate(self.ctx, &mut conn, exp).await;
+            if !f.is_empty() {
+                return Err(f.into());
+            }
+        }
+        self.then(&mut conn, &ex.then).await?;
+        conn.shutdown().await;
+        Ok(())
+    }
+
+    async fn accept(&mut self, acc: &Accept) -> Result<(), StepError> {
+        // A step-specific listener, or the scenario's.
+        let own;
+        let listener = match &acc.listen {
+            Some(a) => {
+                let a = self
+                    .ctx
+                    .vars
+                    .expand_str(a)
+                    .map_err(|e| StepError::Scenario(e.to_string()))?;
+                own = crate::transport::bind_listener(&a)
+                    .await
+                    .map_err(|e| StepError::Unreachable(e.to_string()))?;
+                &own
+            }
+            None => self.listener.ok_or_else(|| {
+                StepError::Scenario("accept step without a listener (set `listen:`)".into())
+            })?,
+        };
+        let wait = within(self.ctx, &acc.expect);
+        let deadline = tokio::time::Instant::now() + wait;
+        let expects_message = acc.expect.closes != Some(true) && acc.expect.silent.is_none();
+
+        let (mut conn, received_text) = if acc.others == Others::Skip && expects_message {
+            let (mut conn, frame, body) = self.accept_skipping(listener, acc, deadline).await?;
+            let f = check_received(self.ctx, conn.leftover(), &frame, &body, &acc.expect);
+            if !f.is_empty() {
+                conn.shutdown().await;
+                return Err(f.into());
+            }
+            let text = String::from_utf8_lossy(&frame.payload).into_owned();
+            (conn, Some(text))
+        } else {
+            let (stream, from) = match tokio::time::timeout_at(deadline, listener.accept()).await {
+                Err(_) => return Err(accept_timeout(acc, wait, 0)),
+                Ok(Err(e)) => return Err(StepError::Unreachable(format!("accept failed: {e}"))),
+                Ok(Ok(x)) => x,
+            };
+            self.ctx
+                .transcript
+                .note(format!("accepted a connection from {from}"));
+            let mut conn = ZbxdConnection::new(stream, ZbxdCodec::default(), from.to_string());
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let mut exp = acc.expect.clone();
+            exp.within = Some(crate::scenario::model::DurationSpec(
+                remaining.max(Duration::from_millis(1)),
+            ));
+            let (f, payload) = evaluate_with_payload(self.ctx, &mut conn, &exp).await;
+            if !f.is_empty() {
+                return Err(f.into());
+            }
+            (conn, payload)
+        };
+        let reply = match &received_text {
+            Some(text) if !acc.reply_by.is_empty() => {
+                let key = text.trim_end_matches([' ', '\r', '\n']);
+                match acc.reply_by.get(key).or(acc.reply.as_ref()) {
+                    Some(r) => Some(r),
+                    None => {
+                        return Err(vec![CheckFailure {
+                            check: CheckKind::Match,
+                            expected: format!(
+                                "one of the payloads listed in reply_by ({})",
+                                acc.reply_by.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                            detail: format!("got {key:?}, which has no reply"),
+                            path: None,
+                            received: None,
+                        }]
+                        .into())
+                    }
+                }
+            }
+            _ => acc.reply.as_ref(),
+        };
+        if let Some(reply) = reply {
+            let out = build(self.ctx, reply).map_err(StepError::Scenario)?;
+            self.write(&mut conn, &out).await?;
+        }
+        self.then(&mut conn, &acc.then).await?;
+        conn.shutdown().await;
+        Ok(())
+    }
+
+    /// `others: skip`: accept every connection and read each one's first frame in
+    /// parallel, so a silent or slow connection (a port scanner, a half-open peer) does
+    /// not hold up the peer's real request. Returns the first connection whose message
+    /// is of the expected kind; the others are noted and closed.
+    async fn accept_skipping(
+        &mut self,
+        listener: &TcpListener,
+        acc: &Accept,
+        deadline: tokio::time::Instant,
+    ) -> Result<(ZbxdConnection<TcpStream>, ZbxdFrame, Body), StepError> {
+        type Read = (
+            ZbxdConnection<TcpStream>,
+            Result<Option<ZbxdFrame>, crate::transport::TransportError>,
+        );
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Read>(64);
+        let mut skipped = 0u32;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(accept_timeout(acc, wait, skipped));
+                }
+                accepted = listener.accept() => {
+                    let (stream, from) = accepted
+                        .map_err(|e| StepError::Unreachable(format!("accept failed: {e}")))?;
+                    self.ctx.transcript.note(format!("accepted a connection from {from}"));
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let mut conn =
+                            ZbxdConnection::new(stream, ZbxdCodec::default(), from.to_string());
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        let read = conn.read_frame(left.max(Duration::from_millis(1))).await;
+                        let _ = tx.send((conn, read)).await;
+                    });
+                }
+                Some((conn, read)) = rx.recv() => {
+                    let why = match read {
+                        Ok(Some(frame)) => {
+                            let body = Body::from_payload(&frame.payload);
+                            if self.is_expected_kind(&acc.expect.kind, &body) {
+                                return Ok((conn, frame, body));
+                            }
+                            let kind = self
+                                .ctx
+                                .catalog
+                                .classify(&self.ctx.family, &self.ctx.version, &self.ctx.peer_side, &body)
+                                .map(|k| k.kind.clone())
+                                .unwrap_or_else(|| "unrecognised".into());
+                            self.ctx
+                                .transcript
+                                .received(Some(&kind), Some(frame.flags), render_body(&body));
+                            format!("a `{kind}` message")
+                        }
+                        Ok(None) => "closed without sending anything".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    self.ctx.transcript.note(format!(
+                        "skipped a connection from {} (others: skip): {why}",
+                        conn.peer()
+                    ));
+                    skipped += 1;
+                }
+            }
+        }
+    }
+
+    fn is_expected_kind(&self, want: &Option<String>, body: &crate::catalog::Body) -> bool {
+        let Some(want) = want else { return true };
+        self.ctx
+            .catalog
+            .classify(
+                &self.ctx.family,
+                &self.ctx.version,
+                &self.ctx.peer_side,
+                body,
+            )
+            .is_some_and(|k| {
+                &k.kind == want
+                    || self
+                        .ctx
+                        .catalog
+                        .kind(&self.ctx.family, &self.ctx.version, want)
+                        .and_then(|w| w.recognise.same_as.as_ref())
+                        == Some(&k.kind)
+            })
+    }
+
+    async fn then<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut ZbxdConnection<S>,
+        actions: &[Spanned<Action>],
+    ) -> Result<(), StepError> {
+        for a in actions {
+            let line = a.referenced.line();
+            match (&a.value.send, &a.value.expect) {
+                (Some(msg), None) => {
+                    let out = build(self.ctx, msg)
+                        .map_err(|e| StepError::Scenario(format!("line {line}: {e}")))?;
+                    self.write(conn, &out).await?;
+                }
+                (None, Some(exp)) => {
+                    let f = evaluate(self.ctx, conn, exp).await;
+                    if !f.is_empty() {
+                        return Err(f.into());
+                    }
+                }
+                _ => {
+                    return Err(StepError::Scenario(format!(
+                        "line {line}: a `then` action needs exactly one of send or expect"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut ZbxdConnection<S>,
+        out: &Outgoing,
+    ) -> Result<(), StepError> {
+        let shown = match &out.body {
+            Some(b) => render_body(b),
+            None => render_bytes(&out.bytes),
+        };
+        self.ctx
+            .transcript
+            .sent(out.kind.as_deref(), out.flags, shown.clone());
+        self.last_sent = Some(shown);
+        conn.write_all(&out.bytes, WRITE_TIMEOUT)
+            .await
+            .map_err(|e| {
+                StepError::Failed(vec![CheckFailure {
+                    check: CheckKind::Connect,
+                    expected: "the peer accepts what we send".into(),
+                    detail: e.to_string(),
+                    path: None,
+                    received: None,
+                }])
+            })
+    }
+}

@@ -1,0 +1,14 @@
+//! Scenarios: the YAML model, its loader (with file:line:column errors), structural
+//! rules, lint against the catalog, version conditions, and variable templating.
+
+pub mod lint;
+pub mod loader;
+pub mod model;
+pub mod structure;
+pub mod vars;
+pub mod when;
+
+pub use lint::{lint, lint_warnings};
+pub use loader::{discover, load_file, LoadedScenario, ScenarioError};
+pub use model::*;
+pub use when::version_matches;

@@ -1,0 +1,529 @@
+//! Structural rules that serde cannot express: exactly one action per step, exactly one
+//! body source per message, exclusive expectation forms, well-formed pointers, hex,
+//! version conditions and variable names.
+//!
+//! These rules need no catalog, so they run at load time: a file that breaks them is
+//! not a scenario. Each problem is reported at the line of the step (or `then` action)
+//! it belongs to, because that is the innermost span serde-saphyr keeps.
+
+use super::model::{Action, Expect, FrameSpec, Message, Scenario, Spanned, Step};
+use super::when::{parse_version, VersionCondition};
+
+/// Largest `repeat.times`: enough for soak tests, small enough that a typo cannot make
+/// a run last for days.
+pub const MAX_REPEAT: u32 = 10_000;
+
+/// One structural problem at a location (1-based; 0 when unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// Check the whole scenario; `text` is the file content, used to locate top-level keys
+/// that carry no span. Problems come back in file order.
+pub fn check(scenario: &Scenario, text: &str) -> Vec<Problem> {
+    let mut c = Checker {
+        text,
+        out: Vec::new(),
+    };
+    c.scenario(scenario);
+    c.out.sort_by_key(|p| (p.line, p.column));
+    c.out
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    out: Vec<Problem>,
+}
+
+/// Where a problem is reported.
+#[derive(Clone, Copy)]
+struct At {
+    line: u64,
+    column: u64,
+}
+
+impl<T> From<&Spanned<T>> for At {
+    fn from(s: &Spanned<T>) -> At {
+        At {
+            line: s.referenced.line(),
+            column: s.referenced.column(),
+        }
+    }
+}
+
+impl Checker<'_> {
+    fn push(&mut self, at: At, message: impl Into<String>) {
+        self.out.push(Problem {
+            line: at.line,
+            column: at.column,
+            message: message.into(),
+        });
+    }
+
+    fn top(&self, key: &str) -> At {
+        let (line, column) = top_key_location(self.text, key);
+        At { line, column }
+    }
+
+    fn scenario(&mut self, s: &Scenario) {
+        if s.name.trim().is_empty() {
+            let at = self.top("name");
+            self.push(at, "`name` must not be empty");
+        }
+        if s.family.trim().is_empty() {
+            let at = self.top("family");
+            self.push(at, "`family` must not be empty");
+        }
+        if s.versions.is_empty() {
+            let at = self.top("versions");
+            self.push(
+                at,
+                "`versions` must list at least one protocol version, e.g. [\"6.0\"]",
+            );
+        }
+        for v in &s.versions {
+            if let Err(e) = parse_version(v.value.trim()) {
+                self.push(At::from(v), format!("invalid entry in `versions`: {e}"));
+            } else if v.value.trim().split('.').count() != 2 {
+                self.push(
+                    At::from(v),
+                    format!(
+                        "invalid entry in `versions`: {:?} is not a version like 6.0 (major.minor)",
+                        v.value
+                    ),
+                );
+            }
+        }
+        for name in s.vars.keys() {
+            if !is_var_name(name) {
+                let at = self.top("vars");
+                self.push(
+                    at,
+                    format!("invalid variable name {name:?} in `vars` (use letters, digits and _, not starting with a digit)"),
+                );
+            }
+        }
+        if s.steps.is_empty() {
+            let at = self.top("steps");
+            self.push(at, "`steps` must contain at least one step");
+        }
+        self.steps(&s.steps);
+    }
+
+    fn steps(&mut self, steps: &[Spanned<Step>]) {
+        for st in steps {
+            self.step(st);
+        }
+    }
+
+    fn step(&mut self, sp: &Spanned<Step>) {
+        let at = At::from(sp);
+        let step = &sp.value;
+        match step.action_count() {
+            1 => {}
+            0 => self.push(
+                at,
+                "step has no action: give exactly one of `exchange`, `accept`, `repeat`, `sleep`",
+            ),
+            _ => {
+                let set: Vec<&str> = [
+                    ("exchange", step.exchange.is_some()),
+                    ("accept", step.accept.is_some()),
+                    ("repeat", step.repeat.is_some()),
+                    ("sleep", step.sleep.is_some()),
+                ]
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(n, _)| *n)
+                .collect();
+                self.push(
+                    at,
+                    format!(
+                        "step has {} actions ({}): give exactly one per step",
+                        set.len(),
+                        set.iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+        if let Some(w) = &step.when {
+            let conds = w.version.to_vec();
+            if conds.is_empty() {
+                self.push(at, "`when.version` must list at least one condition");
+            }
+            for c in conds {
+                if let Err(e) = VersionCondition::parse(&c) {
+                    self.push(at, format!("in `when`: {e}"));
+                }
+            }
+        }
+        if let Some(x) = &step.exchange {
+            self.message(at, "exchange.send", &x.send);
+            if let Some(e) = &x.expect {
+                self.expect(at, "exchange.expect", e);
+            }
+            self.then(&x.then);
+        }
+        if let Some(a) = &step.accept {
+            self.expect(at, "accept.expect", &a.expect);
+            if let Some(r) = &a.reply {
+                self.message(at, "accept.reply", r);
+            }
+            for r in a.reply_by.values() {
+                self.message(at, "accept.reply_by", r);
+            }
+            self.then(&a.then);
+        }
+        if let Some(r) = &step.repeat {
+            if r.times == 0 || r.times > MAX_REPEAT {
+                self.push(
+                    at,
+                    format!(
+                        "`repeat.times` must be between 1 and {MAX_REPEAT}, got {}",
+                        r.times
+                    ),
+                );
+            }
+            if r.steps.is_empty() {
+                self.push(at, "`repeat.steps` must contain at least one step");
+            }
+            self.steps(&r.steps);
+        }
+    }
+
+    fn then(&mut self, actions: &[Spanned<Action>]) {
+        for sp in actions {
+            let at = At::from(sp);
+            let a = &sp.value;
+            match (&a.send, &a.expect) {
+                (Some(m), None) => self.message(at, "then.send", m),
+                (None, Some(e)) => self.expect(at, "then.expect", e),
+                (Some(_), Some(_)) => self.push(
+                    at,
+                    "`then` action has both `send` and `expect`: give exactly one per action (use two actions)",
+                ),
+                (None, None) => self.push(
+                    at,
+                    "`then` action is empty: give exactly one of `send` or `expect`",
+                ),
+            }
+        }
+    }
+
+    fn message(&mut self, at: At, ctx: &str, m: &Message) {
+        let sources: Vec<&str> = [
+            ("fixture", m.fixture.is_some()),
+            ("json", m.json.is_some()),
+            ("text", m.text.is_some()),
+            ("raw", m.raw.is_some()),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+        match sources.len() {
+            1 => {}
+            0 => self.push(
+                at,
+                format!("`{ctx}` has no body: give exactly one of `fixture`, `json`, `text`, `raw`"),
+            ),
+            _ => self.push(
+                at,
+                format!(
+                    "`{ctx}` has {} bodies ({}): give exactly one of `fixture`, `json`, `text`, `raw`",
+                    sources.len(),
+                    sources.join(", ")
+                ),
+            ),
+        }
+        if let Some(f) = &m.fixture {
+            if f.trim().is_empty() || f.contains("..") || f.contains('\\') || f.starts_with('/') {
+                self.push(
+                    at,
+                    format!("`{ctx}.fixture` {f:?} must be a plain fixture name (no empty name, `..`, or absolute path)"),
+                );
+            }
+        }
+        if let Some(raw) = &m.raw {
+            if let Err(e) = check_hex(raw) {
+                self.push(at, format!("`{ctx}.raw`: {e}"));
+            }
+            let extra: Vec<&str> = [
+                ("set", !m.set.is_empty()),
+                ("remove", !m.remove.is_empty()),
+                ("frame", m.frame.is_some()),
+            ]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect();
+            if !extra.is_empty() {
+                self.push(
+                    at,
+                    format!(
+                        "`{ctx}` uses `raw`, which is sent byte for byte: {} cannot apply to it",
+                        extra
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+        if m.text.is_some() && (!m.set.is_empty() || !m.remove.is_empty()) {
+            self.push(
+                at,
+                format!("`{ctx}` has a `text` body: `set`/`remove` only apply to JSON bodies"),
+            );
+        }
+        for key in m.set.keys() {
+            if let Err(e) = check_pointer(key, false) {
+                self.push(at, format!("`{ctx}.set` key {key:?}: {e}"));
+            }
+        }
+        for p in &m.remove {
+            if let Err(e) = check_pointer(p, false) {
+                self.push(at, format!("`{ctx}.remove` entry {p:?}: {e}"));
+            } else if p.is_empty() {
+                self.push(
+                    at,
+                    format!("`{ctx}.remove` entry \"\" would remove the whole body"),
+                );
+            }
+        }
+        if let Some(f) = &m.frame {
+            self.frame(at, ctx, f);
+        }
+    }
+
+    fn frame(&mut self, at: At, ctx: &str, f: &FrameSpec) {
+        if let Some(magic) = &f.magic {
+            if magic.len() != 4 || !magic.is_ascii() {
+                self.push(
+                    at,
+                    format!(
+                        "`{ctx}.frame.magic` must be exactly 4 ASCII characters, got {magic:?}"
+                    ),
+                );
+            }
+        }
+        if let Some(t) = &f.trailing {
+            if let Err(e) = check_hex(t) {
+                self.push(at, format!("`{ctx}.frame.trailing`: {e}"));
+            }
+        }
+    }
+
+    fn expect(&mut self, at: At, ctx: &str, e: &Expect) {
+        let terminal: Vec<&str> = [
+            ("closes", e.closes.is_some()),
+            ("silent", e.silent.is_some()),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+        if terminal.len() == 2 {
+            self.push(
+                at,
+                format!("`{ctx}` has both `closes` and `silent`: give one (a close also counts as silence)"),
+            );
+        }
+        if let Some(t) = terminal.first() {
+            let content: Vec<&str> = [
+                ("kind", e.kind.is_some()),
+                ("match", !e.matches.is_empty()),
+                ("capture", !e.capture.is_empty()),
+                ("snapshot", e.snapshot.is_some()),
+                ("text", e.text.is_some()),
+                ("frame", e.frame.is_some()),
+            ]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect();
+            if !content.is_empty() {
+                self.push(
+                    at,
+                    format!(
+                        "`{ctx}` expects `{t}` (no message), so it cannot also check a message ({})",
+                        content
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+        if e.silent.is_some() && e.within.is_some() {
+            self.push(
+                at,
+                format!("`{ctx}` has `silent` and `within`: `silent` gives its own duration"),
+            );
+        }
+        if e.text.is_some() && (!e.matches.is_empty() || !e.capture.is_empty()) {
+            self.push(
+                at,
+                format!("`{ctx}` expects a `text` payload: `match`/`capture` need a JSON body"),
+            );
+        }
+        for key in e.matches.keys() {
+            if let Err(err) = check_pointer(key, true) {
+                self.push(at, format!("`{ctx}.match` key {key:?}: {err}"));
+            }
+        }
+        for (var, ptr) in &e.capture {
+            if !is_var_name(var) {
+                self.push(
+                    at,
+                    format!("`{ctx}.capture` variable name {var:?} is invalid (use [A-Za-z_][A-Za-z0-9_]*)"),
+                );
+            }
+            if let Err(err) = check_pointer(ptr, false) {
+                self.push(
+                    at,
+                    format!("`{ctx}.capture` pointer {ptr:?} for `{var}`: {err}"),
+                );
+            }
+        }
+        if let Some(s) = &e.snapshot {
+            if s.trim().is_empty() || s.contains("..") || s.contains('/') || s.contains('\\') {
+                self.push(
+                    at,
+                    format!("`{ctx}.snapshot` {s:?} must be a plain name (no `/`, `..`)"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether `name` is a valid variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Check a JSON pointer (RFC 6901): empty (the whole body) or `/`-separated tokens in
+/// which `~` is only followed by `0` or `1`. With `bare_key`, a string without a leading
+/// `/` is accepted as a top-level key (the short form `match` allows).
+pub fn check_pointer(p: &str, bare_key: bool) -> Result<(), String> {
+    if !p.is_empty() && !p.starts_with('/') {
+        if bare_key {
+            return Ok(());
+        }
+        return Err("a JSON pointer must start with \"/\" (e.g. \"/data/0/host\")".into());
+    }
+    let b = p.as_bytes();
+    for (i, c) in b.iter().enumerate() {
+        if *c == b'~' && !matches!(b.get(i + 1), Some(b'0' | b'1')) {
+            return Err(
+                "invalid escape in JSON pointer: `~` must be followed by 0 (for ~) or 1 (for /)"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Check hex bytes: pairs of hex digits, whitespace allowed between bytes.
+pub fn check_hex(text: &str) -> Result<(), String> {
+    decode_hex(text).map(|_| ())
+}
+
+/// Decode hex bytes written with optional whitespace (`"5a 42 58 44 01"`).
+pub fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len() / 2);
+    let mut pending: Option<u8> = None;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if pending.is_some() {
+                return Err(format!(
+                    "invalid hex: odd digit before whitespace at offset {i}"
+                ));
+            }
+            continue;
+        }
+        let Some(d) = c.to_digit(16) else {
+            return Err(format!(
+                "invalid hex: {c:?} at offset {i} is not a hex digit (write bytes like \"5a 42 58 44\")"
+            ));
+        };
+        // to_digit(16) is < 16, so it fits a u8.
+        let d = d as u8;
+        match pending.take() {
+            Some(hi) => out.push(hi << 4 | d),
+            None => pending = Some(d),
+        }
+    }
+    if pending.is_some() {
+        return Err("invalid hex: odd number of digits".into());
+    }
+    Ok(out)
+}
+
+/// Line and column (1-based) of a top-level `key:` in a YAML text, or `(0, 0)`.
+///
+/// Only used for keys whose values carry no span (scalars, empty lists); a
+/// best-effort scan that matches a key at column 1, plain or quoted.
+pub fn top_key_location(text: &str, key: &str) -> (u64, u64) {
+    for (i, line) in text.lines().enumerate() {
+        for quoted in [key.to_string(), format!("\"{key}\""), format!("'{key}'")] {
+            if let Some(rest) = line.strip_prefix(&quoted) {
+                if rest.trim_start().starts_with(':') {
+                    return (i as u64 + 1, 1);
+                }
+            }
+        }
+    }
+    (0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex() {
+        assert_eq!(decode_hex("5a 42\n58 44").unwrap(), b"ZBXD");
+        assert_eq!(decode_hex("").unwrap(), b"");
+        assert!(decode_hex("5").is_err());
+        assert!(decode_hex("5 a").is_err());
+        assert!(decode_hex("zz").is_err());
+    }
+
+    #[test]
+    fn pointers() {
+        assert!(check_pointer("/a/b~0~1", false).is_ok());
+        assert!(check_pointer("", false).is_ok());
+        assert!(check_pointer("a", false).is_err());
+        assert!(check_pointer("a", true).is_ok());
+        assert!(check_pointer("/a~2", true).is_err());
+        assert!(check_pointer("/a~", false).is_err());
+    }
+
+    #[test]
+    fn var_names() {
+        assert!(is_var_name("_a1"));
+        assert!(is_var_name("Session"));
+        assert!(!is_var_name("1a"));
+        assert!(!is_var_name("a-b"));
+        assert!(!is_var_name(""));
+    }
+
+    #[test]
+    fn top_keys() {
+        let t = "name: x\n# versions: no\nversions: []\n\"steps\" : []\n";
+        assert_eq!(top_key_location(t, "versions"), (3, 1));
+        assert_eq!(top_key_location(t, "steps"), (4, 1));
+        assert_eq!(top_key_location(t, "vars"), (0, 0));
+    }
+}

@@ -1,0 +1,211 @@
+//! Variables and templating: `${NAME}` and `${NAME:-default}` in strings.
+//!
+//! Lookup order (first hit wins): values captured or set during the run, `--var` from
+//! the command line, the scenario's `vars:`, the process environment, then the inline
+//! default. A string that is exactly one `${NAME}` is replaced by the variable's JSON
+//! value, so a captured number stays a number.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// An error in a template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarError {
+    #[error("variable ${{{0}}} is not set (set it with --var {0}=VALUE, the environment, or give a default: ${{{0}:-value}})")]
+    Unset(String),
+    #[error("unterminated \"${{\" in {0:?}")]
+    Unterminated(String),
+    #[error("invalid variable name {0:?} (use letters, digits and _)")]
+    BadName(String),
+}
+
+/// The variable scopes of one scenario run.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    /// Captured during the run and built-ins (`version`, `listen_addr`, ...).
+    run: BTreeMap<String, Value>,
+    /// From `--var NAME=VALUE`.
+    cli: BTreeMap<String, String>,
+    /// From the scenario's `vars:`.
+    scenario: BTreeMap<String, String>,
+    /// Whether to consult the process environment.
+    use_env: bool,
+}
+
+impl Vars {
+    pub fn new(cli: BTreeMap<String, String>, scenario: BTreeMap<String, String>) -> Self {
+        Vars {
+            run: BTreeMap::new(),
+            cli,
+            scenario,
+            use_env: true,
+        }
+    }
+
+    /// Don't read the process environment (tests).
+    pub fn without_env(mut self) -> Self {
+        self.use_env = false;
+        self
+    }
+
+    /// Set a run-scope variable (captures, built-ins).
+    pub fn set(&mut self, name: &str, value: Value) {
+        self.run.insert(name.to_string(), value);
+    }
+
+    /// Look a variable up as a JSON value.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        if let Some(v) = self.run.get(name) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.cli.get(name).or_else(|| self.scenario.get(name)) {
+            return Some(Value::String(v.clone()));
+        }
+        if self.use_env {
+            if let Ok(v) = std::env::var(name) {
+                return Some(Value::String(v));
+            }
+        }
+        None
+    }
+
+    /// Expand every `${...}` in `template` into a string.
+    pub fn expand_str(&self, template: &str) -> Result<String, VarError> {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| VarError::Unterminated(template.to_string()))?;
+            let value = self.resolve(&after[..end])?;
+            out.push_str(&value_to_text(&value));
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// Expand templates inside a JSON value (strings only; keys are left alone).
+    pub fn expand_value(&self, v: &Value) -> Result<Value, VarError> {
+        Ok(match v {
+            Value::String(s) => {
+                if let Some(inner) = whole_reference(s) {
+                    self.resolve(inner)?
+                } else {
+                    Value::String(self.expand_str(s)?)
+                }
+            }
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.expand_value(x))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => {
+                let mut out = serde_json::Map::with_capacity(m.len());
+                for (k, x) in m {
+                    out.insert(k.clone(), self.expand_value(x)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// Resolve `NAME` or `NAME:-default`.
+    fn resolve(&self, expr: &str) -> Result<Value, VarError> {
+        let (name, default) = match expr.find(":-") {
+            Some(i) => (&expr[..i], Some(&expr[i + 2..])),
+            None => (expr, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(VarError::BadName(name.to_string()));
+        }
+        match (self.get(name), default) {
+            (Some(v), _) => Ok(v),
+            (None, Some(d)) => Ok(Value::String(d.to_string())),
+            (None, None) => Err(VarError::Unset(name.to_string())),
+        }
+    }
+}
+
+/// `"${x}"` → `Some("x")`; anything else → `None`.
+fn whole_reference(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("${")?.strip_suffix('}')?;
+    (!inner.contains('}') && !inner.contains("${")).then_some(inner)
+}
+
+/// How a JSON value reads inside a string template.
+fn value_to_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Names of all variables referenced in `template` (for lint).
+pub fn referenced_names(template: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let expr = &after[..end];
+        let name = expr.split(":-").next().unwrap_or("");
+        if !expr.contains(":-") {
+            names.push(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars() -> Vars {
+        let mut cli = BTreeMap::new();
+        cli.insert("A".into(), "from-cli".into());
+        let mut sc = BTreeMap::new();
+        sc.insert("A".into(), "from-scenario".into());
+        sc.insert("B".into(), "b".into());
+        let mut v = Vars::new(cli, sc).without_env();
+        v.set("n", json!(42));
+        v
+    }
+
+    #[test]
+    fn precedence_and_defaults() {
+        let v = vars();
+        assert_eq!(
+            v.expand_str("${A}-${B}-${C:-dflt}").unwrap(),
+            "from-cli-b-dflt"
+        );
+        assert_eq!(v.expand_str("${C:-}").unwrap(), "");
+        assert_eq!(v.expand_str("x${n}y").unwrap(), "x42y");
+    }
+
+    #[test]
+    fn whole_reference_keeps_type() {
+        let v = vars();
+        assert_eq!(
+            v.expand_value(&json!({"a": "${n}"})).unwrap(),
+            json!({"a": 42})
+        );
+        assert_eq!(v.expand_value(&json!(["${n}x"])).unwrap(), json!(["42x"]));
+    }
+
+    #[test]
+    fn errors_are_values() {
+        let v = vars();
+        assert_eq!(v.expand_str("${NOPE}"), Err(VarError::Unset("NOPE".into())));
+        assert!(matches!(
+            v.expand_str("${A"),
+            Err(VarError::Unterminated(_))
+        ));
+        assert!(matches!(v.expand_str("${a b}"), Err(VarError::BadName(_))));
+    }
+}

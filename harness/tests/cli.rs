@@ -1,0 +1,208 @@
+//! The command-line contract, through the real binary: exit codes 0/1/2/3, reports
+//! written, errors that name file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn zbx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("PROXY_ADDR")
+        .env_remove("SERVER_ADDR")
+        .output()
+        .expect("binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn all_pass_exit_0_and_reports_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let json = dir.path().join("r.json");
+    let o = zbx(&[
+        "run",
+        "scenarios/server-proxy/passive",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    // One test per scenario file and version it lists.
+    let expected: usize = std::fs::read_dir(root().join("scenarios/server-proxy/passive"))
+        .unwrap()
+        .map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+            doc["versions"].as_array().map_or(0, Vec::len)
+        })
+        .sum();
+    assert!(expected > 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{expected} passed, 0 failed"))),
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), expected, "{xml}");
+    assert!(xml.contains("passive proxy accepts a full configuration push [6.0]"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["scenarios"].as_array().unwrap().len(), expected);
+}
+
+#[test]
+fn a_failed_check_exits_1_and_names_step_and_check() {
+    let o = zbx(&[
+        "run",
+        "scenarios/server-proxy/passive/config-push.yaml",
+        "--fault",
+        "wrong-response",
+        "--version",
+        "6.0",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("FAIL"), "{out}");
+    assert!(out.contains("config-push.yaml:17"), "step location: {out}");
+    assert!(out.contains("\"failed\""), "what was received: {out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("0 passed, 1 failed")),
+        "{out}"
+    );
+}
+
+#[test]
+fn scenario_errors_exit_2_with_file_and_line() {
+    let o = zbx(&["lint", "harness/tests/data/cli/bad.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("bad.yaml:6:"), "{out}");
+    assert!(out.contains("exchnge"), "{out}");
+    let o = zbx(&["run", "harness/tests/data/cli/bad.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn selecting_nothing_is_an_error_not_a_pass() {
+    let o = zbx(&["run", "scenarios/server-proxy", "--version", "9.9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no scenario selected"));
+    let o = zbx(&["run", "no/such/folder"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn an_unreachable_peer_exits_3() {
+    // Bind and drop a listener to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let o = zbx(&[
+        "run",
+        "scenarios/server-proxy/passive/tasks.yaml",
+        "--peer",
+        &addr,
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains(&addr));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    assert_eq!(zbx(&["run", "--jobs", "many"]).status.code(), Some(2));
+    assert_eq!(zbx(&["frobnicate"]).status.code(), Some(2));
+    let help = zbx(&["run", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help).contains("--update-snapshots"));
+}
+
+#[test]
+fn catalog_and_validate() {
+    let o = zbx(&[
+        "catalog",
+        "--family",
+        "server-proxy",
+        "--version",
+        "6.0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(rows.as_array().unwrap().len() >= 15);
+    let ok = zbx(&[
+        "validate",
+        "--family",
+        "server-proxy",
+        "--version",
+        "6.0",
+        "--kind",
+        "active.proxy-data.request",
+        "fixtures/server-proxy/6.0/active.proxy-data.request.json",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"request":"proxy data","host":"p","session":"short","version":"6.0.14","clock":1,"ns":1}"#).unwrap();
+    let o = zbx(&[
+        "validate",
+        "--family",
+        "server-proxy",
+        "--version",
+        "6.0",
+        "--kind",
+        "active.proxy-data.request",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("/session"), "{}", text(&o));
+}
+
+/// When the trapper says some values failed, the report shows the batch that was sent
+/// next to the answer, so the reader sees WHICH values were in it.
+#[test]
+fn a_failed_sender_batch_is_reported_with_the_values_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let o = zbx(&[
+        "run",
+        "scenarios/sender/unknown-host.yaml",
+        "--version",
+        "6.0",
+        "--fault",
+        "wrong-response",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    let reply_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("in reply to:"))
+        .unwrap_or_else(|| panic!("no 'in reply to' line: {out}"));
+    assert!(reply_line.contains("\"value\":\"hello\""), "{reply_line}");
+    assert!(reply_line.contains("unknown-host-"), "{reply_line}");
+    assert!(out.contains("failed: 2"), "{out}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("in reply to:"), "{xml}");
+}

@@ -1,0 +1,129 @@
+//! `certify-plugin` entry point: argument parsing, exit codes 0/1/2/3, report files.
+
+mod plugin_support;
+
+use clap::Parser;
+use plugin_support::*;
+use std::path::Path;
+use zbx_conform::catalog::Catalog;
+use zbx_conform::plugin::{certify_main, CertifyArgs, PluginVersion};
+
+#[derive(Debug, Parser)]
+struct Wrapper {
+    #[command(flatten)]
+    args: CertifyArgs,
+}
+
+fn parse(argv: &[&str]) -> Result<CertifyArgs, clap::Error> {
+    let mut full = vec!["certify-plugin"];
+    full.extend_from_slice(argv);
+    Wrapper::try_parse_from(full).map(|w| w.args)
+}
+
+fn catalog() -> Catalog {
+    Catalog::load(&root()).expect("catalog")
+}
+
+/// A wrapper script that runs the fake plugin in `mode` (the CLI has no --env).
+fn wrapper(dir: &Path, script: &Path, mode: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(format!("fake-{mode}.sh"));
+    let text = format!(
+        "#!/bin/sh\nZBXC_FAKE_MODE={mode} exec python3 {} \"$@\"\n",
+        script.display()
+    );
+    std::fs::write(&p, text).expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+#[test]
+fn arguments_parse_with_defaults_and_reject_unknown_versions() {
+    let a = parse(&["./p"]).expect("parses");
+    assert_eq!(a.version, PluginVersion::V6_0);
+    assert_eq!(a.timeout, std::time::Duration::from_secs(3));
+    assert!(a.junit.is_none() && a.json.is_none() && a.name.is_none());
+    let a = parse(&[
+        "./p",
+        "--version",
+        "7.0",
+        "--name",
+        "Good",
+        "--junit",
+        "j.xml",
+        "--json",
+        "r.json",
+        "--option",
+        "Session.Uri=tcp://x",
+        "--timeout",
+        "500ms",
+    ])
+    .expect("parses");
+    assert_eq!(a.version, PluginVersion::V7_0);
+    assert_eq!(a.options().name.as_deref(), Some("Good"));
+    assert_eq!(a.options().options.len(), 1);
+    assert_eq!(
+        a.options().request_timeout,
+        std::time::Duration::from_millis(500)
+    );
+    let e = parse(&["./p", "--version", "5.4"]).unwrap_err();
+    assert!(e.to_string().contains("5.4"), "{e}");
+    assert!(parse(&[]).is_err(), "PLUGIN is required");
+}
+
+#[test]
+fn missing_plugin_file_is_a_usage_error() {
+    let a = parse(&["/nonexistent/zbxc-plugin"]).expect("parses");
+    assert_eq!(certify_main(a, &catalog()), 2);
+}
+
+#[test]
+fn exit_codes_and_report_files() {
+    let Some(script) = fake_plugin() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junit = dir.path().join("out/junit.xml");
+    let json = dir.path().join("out/report.json");
+    let good = wrapper(dir.path(), &script, "good");
+    let a = parse(&[
+        good.to_str().expect("utf8"),
+        "--name",
+        "Fake",
+        "--timeout",
+        "1500ms",
+        "--junit",
+        junit.to_str().expect("utf8"),
+        "--json",
+        json.to_str().expect("utf8"),
+    ])
+    .expect("parses");
+    assert_eq!(certify_main(a, &catalog()), 0);
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains("register.handshake") && !xml.contains("<failure"),
+        "{xml}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    assert_eq!(report["scenarios"].as_array().map(Vec::len), Some(14));
+
+    let bad = wrapper(dir.path(), &script, "any-version");
+    let a = parse(&[
+        bad.to_str().expect("utf8"),
+        "--timeout",
+        "1s",
+        "--junit",
+        junit.to_str().expect("utf8"),
+    ])
+    .expect("parses");
+    assert_eq!(certify_main(a, &catalog()), 1);
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    assert!(xml.contains("register.wrong-version"), "{xml}");
+
+    let a = parse(&["/bin/true", "--timeout", "1s"]).expect("parses");
+    assert_eq!(
+        certify_main(a, &catalog()),
+        3,
+        "a plugin that never connects"
+    );
+}

@@ -1,0 +1,150 @@
+//! Shared helpers of the integration tests that run scenarios: where the repository is,
+//! how to run scenarios through the library, how to describe a result when an assertion
+//! fails, and the rule for real peers (skip with a message on a laptop, fail under CI).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use zbx_conform::catalog::Catalog;
+use zbx_conform::runner::{self, CheckKind, Outcome, RunOptions, RunResult};
+
+/// The workspace root (holds schemas/, fixtures/, scenarios/, ci/).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Plan and run with `opts` (paths relative to the root are resolved by the caller).
+pub fn run_opts(opts: &RunOptions) -> RunResult {
+    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
+    let jobs = runner::plan(&catalog, opts).expect("scenarios load and lint");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(runner::run_jobs(catalog, jobs, opts, |_| {}))
+}
+
+/// Run scenario `paths` (relative to the root) against the built-in reference peers,
+/// optionally broken by `fault`.
+pub fn run(paths: &[&str], fault: Option<&str>, timeout: Duration) -> RunResult {
+    let root = root();
+    run_opts(&RunOptions {
+        paths: paths.iter().map(|p| root.join(p)).collect(),
+        fault: fault.map(str::to_string),
+        jobs: 8,
+        timeout,
+        ..RunOptions::default()
+    })
+}
+
+/// Every scenario with its outcome and failures (and the peer log when there is one).
+pub fn describe(r: &RunResult) -> String {
+    let mut out = String::new();
+    for s in &r.scenarios {
+        out.push_str(&format!(
+            "{:?} {} ({}) — {}\n",
+            s.outcome,
+            s.test_name(),
+            s.file.display(),
+            s.peer
+        ));
+        for (step, f) in s.failures() {
+            out.push_str(&format!(
+                "    step {} line {}: [{}] expected {} — {}\n",
+                step.index,
+                step.line,
+                f.check.as_str(),
+                f.expected,
+                f.detail
+            ));
+        }
+        if let Some(log) = &s.peer_log {
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            out.push_str("    peer log (last lines):\n");
+            for l in tail.into_iter().rev() {
+                out.push_str(&format!("    > {l}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Require that every scenario of `r` failed, each with a failure of `check`.
+pub fn assert_all_failed_with(r: &RunResult, what: &str, check: CheckKind) {
+    assert!(!r.scenarios.is_empty(), "{what}: nothing ran");
+    for s in &r.scenarios {
+        assert_eq!(
+            s.outcome,
+            Outcome::Failed,
+            "{what} should fail:\n{}",
+            describe(r)
+        );
+        assert!(
+            s.failures().any(|(_, f)| f.check == check),
+            "{what} should fail a `{}` check:\n{}",
+            check.as_str(),
+            describe(r)
+        );
+    }
+    assert_eq!(r.exit_code(), 1);
+}
+
+/// A real peer's binary: `$env` or `default`. Missing: `None` with a printed SKIPPED
+/// line — or a panic when CI=true, where a missing peer is a failure, never a skip.
+pub fn require_binary(env: &str, default: &str) -> Option<PathBuf> {
+    let p = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{} is missing and CI=true: run `bash ci/install-peers.sh` first (or set {env})",
+        p.display()
+    );
+    eprintln!(
+        "SKIPPED: {} is not installed (run `bash ci/install-peers.sh`, or set {env})",
+        p.display()
+    );
+    None
+}
+
+/// The real catalog, loaded once per test binary.
+pub fn catalog() -> &'static Catalog {
+    static CAT: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+    CAT.get_or_init(|| Catalog::load(&root()).expect("catalog loads"))
+}
+
+/// One schema cache per test binary (each schema compiled once).
+pub fn schema_cache() -> &'static zbx_conform::check::SchemaCache {
+    static CACHE: std::sync::OnceLock<zbx_conform::check::SchemaCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(zbx_conform::check::SchemaCache::new)
+}
+
+/// Names used as `fixture: <name>` by the scenarios (scenario-specific fixtures such as a
+/// configuration with trapper items live beside the per-kind ones).
+pub fn fixture_names_used_by_scenarios() -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    let mut stack = vec![root().join("scenarios")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("scenario dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(text) = std::fs::read_to_string(&p) {
+                for line in text.lines() {
+                    if let Some(rest) = line
+                        .trim()
+                        .trim_start_matches("- ")
+                        .strip_prefix("fixture:")
+                    {
+                        names.insert(rest.trim().trim_matches('"').to_string());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
