@@ -17,9 +17,11 @@
 # worker it forks (as long as COMMAND stays in the foreground: use -f for Zabbix
 # daemons). COMMAND is looked up inside the root; the environment passes through.
 #
-# When RUNDIR is below /tmp, the root's /tmp is a fresh tmpfs in the namespace (the mount
-# point for RUNDIR is created there, leaving nothing behind in the root); otherwise the
-# mount point directory is created in the root and left there (empty).
+# The root's /tmp is always a fresh, private tmpfs in the namespace: peers put their Unix
+# sockets there (short paths, whatever the length of RUNDIR, and never shared between
+# two peers). When RUNDIR is below /tmp its mount point is created in that tmpfs,
+# leaving nothing behind in the root; otherwise the mount point directory is created in
+# the root and left there (empty).
 set -euo pipefail
 
 die() { printf 'trixie-peer: ERROR: %s\n' "$*" >&2; exit 2; }
@@ -41,9 +43,7 @@ RUNDIR=$(realpath "$RUNDIR")
 # shellcheck disable=SC2016 # expanded by the inner sh, from its positional parameters
 exec unshare -m --propagation private -- /bin/sh -ec '
     root=$1 rundir=$2; shift 2
-    case $rundir in
-    /tmp/*) mount -t tmpfs -o mode=1777,size=64m zbx-tmp "$root/tmp" ;;
-    esac
+    mount -t tmpfs -o mode=1777,size=64m zbx-tmp "$root/tmp"
     mkdir -p "$root$rundir"
     mount --bind "$rundir" "$root$rundir"
     mount -t proc proc "$root/proc"

@@ -70,6 +70,7 @@ async fn start_agent2(bin: &Path, dir: &Path, plugins: &str) -> (PeerProcess, St
             ready_within: Duration::from_secs(20),
             log: Some(dir.join("agent2.log")),
             stop_grace: Duration::from_secs(10),
+            scratch: vec![],
         };
         match PeerProcess::start(spec).await {
             Ok(peer) => return (peer, addr),

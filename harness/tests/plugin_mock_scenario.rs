@@ -78,6 +78,7 @@ async fn start_agent2(bin: &Path, dir: &Path, record: &Path, plugins: &str) -> (
             ready_within: Duration::from_secs(20),
             log: Some(dir.join("agent2.log")),
             stop_grace: Duration::from_secs(10),
+            scratch: vec![],
         };
         match PeerProcess::start(spec).await {
             Ok(peer) => return (peer, port),

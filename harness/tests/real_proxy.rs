@@ -91,10 +91,15 @@ fn run_suite(mode: &str) {
         return;
     }
     let root = support::root();
-    let run_dir = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix("zbxc-real-")
         .tempdir()
         .expect("temp dir");
+    // As deep as run dirs get below a CI checkout: the proxy's Unix sockets would not
+    // fit below it (107 bytes), so this proves they go to the peer's short socket dir.
+    let run_dir = tmp
+        .path()
+        .join("builds/some-group/some-project/target/real-proxy/run-suite");
     let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
     let opts = RunOptions {
         paths: vec![root.join("scenarios/server-proxy").join(mode)],
@@ -103,7 +108,7 @@ fn run_suite(mode: &str) {
         jobs: 2,
         timeout: Duration::from_secs(10),
         start_peer: Some(profile(mode)),
-        run_dir: run_dir.path().to_path_buf(),
+        run_dir: run_dir.clone(),
         ..RunOptions::default()
     };
     let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
@@ -139,7 +144,7 @@ fn run_suite(mode: &str) {
         support::describe(&result)
     );
     assert_eq!(result.exit_code(), 0);
-    let bad = bad_log_lines(run_dir.path());
+    let bad = bad_log_lines(&run_dir);
     assert!(
         bad.is_empty(),
         "{test}: the proxy logged rejected input or a crash:\n{}",
@@ -311,15 +316,20 @@ fn a_rejected_config_fails_through_the_peer_log() {
         return;
     }
     let root = support::root();
-    let run_dir = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix("zbxc-real-")
         .tempdir()
         .expect("temp dir");
+    // As deep as run dirs get below a CI checkout: the proxy's Unix sockets would not
+    // fit below it (107 bytes), so this proves they go to the peer's short socket dir.
+    let run_dir = tmp
+        .path()
+        .join("builds/some-group/some-project/target/real-proxy/run-suite");
     let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
     let opts = RunOptions {
         paths: vec![root.join("harness/tests/data/peer-log")],
         start_peer: Some(profile("passive")),
-        run_dir: run_dir.path().to_path_buf(),
+        run_dir: run_dir.clone(),
         ..RunOptions::default()
     };
     let jobs = runner::plan(&catalog, &opts).expect("scenario loads");

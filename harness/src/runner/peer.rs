@@ -15,7 +15,11 @@
 //! scenario's listener is bound, so templates can use `${listen_port}` (an active proxy
 //! connects to the harness there). It is stopped by PID when the scenario ends, however
 //! it ends. Templates also see `${run_dir}` and `${profile_dir}` (the profile's folder,
-//! absolute), so wrapper scripts next to the profile can be named portably.
+//! absolute), so wrapper scripts next to the profile can be named portably, and
+//! `${socket_dir}`: a fresh, short directory under /tmp for the peer's Unix sockets.
+//! A socket path may hold at most 107 bytes, and run dirs below a CI checkout
+//! (`/builds/group/project/target/...`) are easily longer; the socket dir is removed
+//! when the peer stops.
 
 use crate::scenario::model::DurationSpec;
 use crate::scenario::vars::Vars;
@@ -121,6 +125,8 @@ impl LoadedProfile {
             .map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))
             .unwrap_or_default();
         vars.set("profile_dir", profile_dir.display().to_string().into());
+        let socket_dir = ScratchDir::create()?;
+        vars.set("socket_dir", socket_dir.0.display().to_string().into());
         for name in &p.ports {
             let port = free_port().map_err(|e| format!("cannot pick a free port: {e}"))?;
             vars.set(name, port.to_string().into());
@@ -176,6 +182,7 @@ impl LoadedProfile {
                 .transpose()?
                 .map(PathBuf::from),
             stop_grace: p.stop_grace.map(|d| d.0).unwrap_or(Duration::from_secs(10)),
+            scratch: vec![socket_dir.keep()],
         };
         let process = PeerProcess::start(spec).await.map_err(|e| e.to_string())?;
         if let Some(d) = p.settle {
@@ -186,6 +193,40 @@ impl LoadedProfile {
             vars.set(k, value.into());
         }
         Ok(process)
+    }
+}
+
+/// A short directory below /tmp, removed on drop unless handed over with `keep` (to
+/// the peer process, which removes it once the peer has stopped).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create() -> Result<ScratchDir, String> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let pid = std::process::id();
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = PathBuf::from(format!("/tmp/zbxc-{pid}-{n}"));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(ScratchDir(dir)),
+                // Left over by an earlier process with the same PID: take the next name.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+            }
+        }
+    }
+
+    fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -238,5 +279,66 @@ mod port_tests {
             assert!((20000..=32767).contains(&p), "{p}");
             std::net::TcpListener::bind(("127.0.0.1", p)).expect("still free");
         }
+    }
+}
+
+#[cfg(test)]
+mod socket_dir_tests {
+    use super::*;
+
+    /// A profile whose peer writes `${socket_dir}` into its log and listens on a Unix
+    /// socket there; the run dir is far too deep for a socket path.
+    #[tokio::test]
+    async fn socket_dir_is_short_exists_while_running_and_is_removed_after_stop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile_path = tmp.path().join("peer.yaml");
+        std::fs::write(
+            &profile_path,
+            r#"
+name: socket user
+program: /bin/sh
+args: ["-c", "echo ${socket_dir} > peer.log; exec sleep 60"]
+ready: { log: { file: "${run_dir}/peer.log", pattern: "zbxc" } }
+log: ${run_dir}/peer.log
+stop_grace: 2s
+"#,
+        )
+        .unwrap();
+        let profile = LoadedProfile::load(&profile_path).unwrap();
+        let run_dir = tmp.path().join("d".repeat(120));
+        let mut vars = Vars::default();
+        let peer = profile.start(&mut vars, &run_dir).await.unwrap();
+        let dir = PathBuf::from(peer.log().unwrap().trim());
+        assert!(dir.is_dir(), "{} exists while the peer runs", dir.display());
+        assert!(dir.as_os_str().len() < 40, "{} is short", dir.display());
+        let socket = dir.join("zabbix_proxy_preprocessing.sock");
+        std::os::unix::net::UnixListener::bind(&socket).expect("a socket fits");
+        peer.stop().await;
+        assert!(!dir.exists(), "{} removed after stop", dir.display());
+    }
+
+    #[tokio::test]
+    async fn socket_dir_is_removed_when_the_peer_fails_to_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile_path = tmp.path().join("peer.yaml");
+        std::fs::write(
+            &profile_path,
+            r#"
+name: early exit
+program: /bin/sh
+args: ["-c", "echo ${socket_dir} > dir.txt; exit 3"]
+ready: { port: "127.0.0.1:1" }
+"#,
+        )
+        .unwrap();
+        let profile = LoadedProfile::load(&profile_path).unwrap();
+        let run_dir = tmp.path().join("run");
+        let err = profile
+            .start(&mut Vars::default(), &run_dir)
+            .await
+            .unwrap_err();
+        assert!(err.contains("exited during start-up"), "{err}");
+        let dir = std::fs::read_to_string(run_dir.join("dir.txt")).unwrap();
+        assert!(!Path::new(dir.trim()).exists(), "{dir} removed");
     }
 }

@@ -36,6 +36,9 @@ pub struct SpawnSpec {
     pub log: Option<PathBuf>,
     /// Grace period between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// Directories the peer uses outside `run_dir` (short Unix-socket dirs, see
+    /// `runner::peer`); removed once the peer has stopped, however it stopped.
+    pub scratch: Vec<PathBuf>,
 }
 
 /// Errors starting a peer; reported as "peer unreachable" (exit code 3).
@@ -74,12 +77,21 @@ impl Drop for PeerProcess {
         if !self.stopped {
             self.kill_group(libc::SIGKILL);
         }
+        remove_scratch(&self.spec.scratch);
     }
 }
 
 impl PeerProcess {
     /// Start the peer and wait until it is ready (or fails, or the time is up).
     pub async fn start(spec: SpawnSpec) -> Result<PeerProcess, SpawnError> {
+        let scratch = spec.scratch.clone();
+        let mut peer = Self::spawn(spec).inspect_err(|_| remove_scratch(&scratch))?;
+        // From here on, dropping `peer` (a failed start) kills it and removes `scratch`.
+        peer.wait_ready().await?;
+        Ok(peer)
+    }
+
+    fn spawn(spec: SpawnSpec) -> Result<PeerProcess, SpawnError> {
         let program = spec.program.display().to_string();
         let start_err = |reason: String| SpawnError::Start {
             program: program.clone(),
@@ -104,14 +116,12 @@ impl PeerProcess {
         let pid = child
             .id()
             .ok_or_else(|| start_err("exited before its PID could be read".into()))?;
-        let mut peer = PeerProcess {
+        Ok(PeerProcess {
             child,
             pid,
             spec,
             stopped: false,
-        };
-        peer.wait_ready().await?;
-        Ok(peer)
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -217,6 +227,14 @@ impl PeerProcess {
     }
 }
 
+/// Best effort: a scratch dir that cannot be removed is left behind, not an error of
+/// the scenario.
+fn remove_scratch(dirs: &[PathBuf]) {
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
 fn tail(path: &Path, lines: usize) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     if bytes.is_empty() {
@@ -242,6 +260,7 @@ mod tests {
             ready_within: Duration::from_secs(3),
             log: Some(dir.join("peer.log")),
             stop_grace: Duration::from_secs(2),
+            scratch: vec![],
         }
     }
 
