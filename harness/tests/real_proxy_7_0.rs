@@ -82,7 +82,11 @@ fn run_7_0(test: &str, paths: Vec<PathBuf>, mode: &str) -> RunResult {
         result.scenarios.len(),
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(result.scenarios.len(), planned, "{test}: a scenario is missing");
+    assert_eq!(
+        result.scenarios.len(),
+        planned,
+        "{test}: a scenario is missing"
+    );
     result
 }
 
@@ -175,7 +179,9 @@ fn strict_log_rule_catches_a_refused_configuration() {
         .map(|(_, f)| f.detail.as_str())
         .collect();
     assert!(
-        caught.iter().any(|l| l.contains("missing field \"hosts.ipmi_authtype\"")),
+        caught
+            .iter()
+            .any(|l| l.contains("missing field \"hosts.ipmi_authtype\"")),
         "{}",
         support::describe(&r)
     );

@@ -204,6 +204,12 @@ const FAULT_CASES_64: &[(&str, &str, CheckKind, &str)] = &[
     ),
     (
         "passive/config-push.yaml",
+        "uncompressed",
+        CheckKind::Frame,
+        "configuration dialogue",
+    ),
+    (
+        "passive/config-push.yaml",
         "stale-revision",
         CheckKind::Match,
         "the proxy reports the revision it was sent",
