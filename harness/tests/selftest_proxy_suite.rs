@@ -221,6 +221,12 @@ const FAULT_CASES_64: &[(&str, &str, CheckKind, &str)] = &[
         "after an unchanged answer the item still accepts values",
     ),
     (
+        "passive/config-large.yaml",
+        "wrong-response",
+        CheckKind::Match,
+        "push a large configuration (6.4+ dialogue)",
+    ),
+    (
         "passive/data-ack.yaml",
         "wrong-response",
         CheckKind::Match,
