@@ -231,7 +231,13 @@ stop_grace: 1s
         .current_dir(dir.path())
         .args(["--root", root().to_str().unwrap(), "run", "--no-matrix"])
         .arg(root().join("scenarios/agent/passive/ping.yaml"))
-        .args(["--version", "6.0", "--run-dir", "relative/runs", "--start-peer"])
+        .args([
+            "--version",
+            "6.0",
+            "--run-dir",
+            "relative/runs",
+            "--start-peer",
+        ])
         .arg(&profile)
         .output()
         .unwrap();

@@ -49,7 +49,11 @@ fn cell(m: &[matrix::FamilyMatrix], family: &str, kind: &str, version: &str) -> 
         .iter()
         .position(|v| v == version)
         .expect("version");
-    fam.rows.iter().find(|r| r.kind == kind).expect("kind").cells[col]
+    fam.rows
+        .iter()
+        .find(|r| r.kind == kind)
+        .expect("kind")
+        .cells[col]
 }
 
 #[test]
@@ -60,7 +64,10 @@ fn real_beats_reference_and_untouched_kinds_fall_back_to_fixtures() {
                 "server-proxy",
                 "6.0",
                 "reference:passive-proxy",
-                &["passive.proxy-data.response", "passive.proxy-config.response"],
+                &[
+                    "passive.proxy-data.response",
+                    "passive.proxy-config.response",
+                ],
             ),
             scenario(
                 "server-proxy",
@@ -89,7 +96,10 @@ fn real_beats_reference_and_untouched_kinds_fall_back_to_fixtures() {
     let m = matrix::build(support::catalog(), &exercised, &families);
     let c = |k, v| cell(&m, "server-proxy", k, v);
     assert_eq!(c("passive.proxy-data.response", "6.0"), Coverage::Real);
-    assert_eq!(c("passive.proxy-config.response", "6.0"), Coverage::Reference);
+    assert_eq!(
+        c("passive.proxy-config.response", "6.0"),
+        Coverage::Reference
+    );
     assert_eq!(c("passive.proxy-config.revision", "7.0"), Coverage::Real);
     assert_eq!(c("passive.proxy-data.response", "7.0"), Coverage::Fixture);
     // proxy config revisions exist from 6.4 on only.
@@ -113,8 +123,12 @@ fn real_beats_reference_and_untouched_kinds_fall_back_to_fixtures() {
         row("passive.proxy-data.response"),
         ["fixture", "REAL", "fixture", "fixture"]
     );
-    let kinds_60 = support::catalog().rows(Some("server-proxy"), Some("6.0")).len();
-    let kinds_70 = support::catalog().rows(Some("server-proxy"), Some("7.0")).len();
+    let kinds_60 = support::catalog()
+        .rows(Some("server-proxy"), Some("6.0"))
+        .len();
+    let kinds_70 = support::catalog()
+        .rows(Some("server-proxy"), Some("7.0"))
+        .len();
     assert_eq!(
         row("real/kinds"),
         [
@@ -146,9 +160,11 @@ fn json_reports_give_the_same_cells_as_the_run_they_describe() {
     let mut from_json = matrix::exercised_in_json_report(&json).unwrap();
     from_json.sort();
     assert_eq!(from_json, from_run);
-    assert!(matrix::exercised_in_json_report(&serde_json::json!({"x": 1}))
-        .unwrap_err()
-        .contains("no `scenarios` array"));
+    assert!(
+        matrix::exercised_in_json_report(&serde_json::json!({"x": 1}))
+            .unwrap_err()
+            .contains("no `scenarios` array")
+    );
     assert!(
         matrix::exercised_in_json_report(&serde_json::json!({"scenarios": [{"family": 1}]}))
             .unwrap_err()
@@ -167,7 +183,11 @@ fn an_unknown_kind_or_family_in_a_report_does_not_invent_rows() {
     assert!(matrix::families_in(support::catalog(), &exercised).is_empty());
     let m = matrix::build(support::catalog(), &exercised, &["sender".into()]);
     assert!(m[0].rows.iter().all(|r| r.kind != "made.up"));
-    assert!(m[0].rows.iter().flat_map(|r| &r.cells).all(|c| *c != Coverage::Real));
+    assert!(m[0]
+        .rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .all(|c| *c != Coverage::Real));
 }
 
 fn bin() -> Command {
@@ -215,7 +235,13 @@ fn run_prints_the_matrix_before_the_counts_line_and_matrix_merges_reports() {
         .unwrap();
     assert_eq!(
         data_row.split_whitespace().collect::<Vec<_>>(),
-        ["sender.data.request", "fixture", "ref", "fixture", "fixture"]
+        [
+            "sender.data.request",
+            "fixture",
+            "ref",
+            "fixture",
+            "fixture"
+        ]
     );
 
     let json = bin()
@@ -243,10 +269,7 @@ fn matrix_rejects_bad_reports_and_unknown_families_with_usage_errors() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 
-    let fam = bin()
-        .args(["matrix", "--family", "nope"])
-        .output()
-        .unwrap();
+    let fam = bin().args(["matrix", "--family", "nope"]).output().unwrap();
     assert_eq!(fam.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&fam.stderr).contains("--family nope"));
 }
