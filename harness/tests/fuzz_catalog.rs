@@ -27,8 +27,6 @@ fn config() -> proptest::test_runner::Config {
     frame_support::proptest_config()
 }
 
-use support::root;
-
 use support::catalog;
 
 fn schemas() -> &'static SchemaCache {
