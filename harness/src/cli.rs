@@ -144,6 +144,10 @@ struct RunArgs {
     /// Leave out the coverage matrix (message kinds × versions) at the end of the run
     #[arg(long)]
     no_matrix: bool,
+    /// Largest frame payload accepted from a peer, e.g. 64MiB (checked against the
+    /// declared length before allocating; a larger frame fails the `frame` check)
+    #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
+    max_frame: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,6 +165,36 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         return Err(format!("invalid variable name {k:?}"));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// `1048576`, `512KiB`, `64MiB`, `1GiB` (also KB/MB/GB, taken as powers of 1024 like
+/// Zabbix's own size suffixes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size such as 64MiB, got {s:?}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    let size = n
+        .checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .ok_or_else(|| format!("size {s:?} is too large"))?;
+    if size == 0 {
+        return Err("the maximum frame size must be above 0".into());
+    }
+    Ok(size)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -297,6 +331,7 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         update_snapshots: args.update_snapshots,
         fault: args.fault,
         timeout: args.timeout,
+        max_frame: args.max_frame,
     };
     let catalog = Arc::new(catalog);
     let jobs = match runner::plan(&catalog, &opts) {
@@ -554,4 +589,27 @@ fn cmd_references() -> i32 {
         println!("  {name:<16} {about}");
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_units_and_reject_nonsense() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("12TB")
+            .unwrap_err()
+            .contains("unknown size unit"));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("99999999999999GiB")
+            .unwrap_err()
+            .contains("too large"));
+    }
 }

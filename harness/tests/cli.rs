@@ -246,3 +246,37 @@ stop_grace: 1s
     assert!(!t.contains("cannot start peer"), "{t}");
     assert!(t.contains("cannot connect to 127.0.0.1:1"), "{t}");
 }
+
+/// `--max-frame` bounds what a peer may send: a reply above it fails the frame check
+/// with the declared length named; a bad size is a usage error.
+#[test]
+fn max_frame_fails_larger_replies_and_rejects_bad_sizes() {
+    let out = zbx(&[
+        "run",
+        "scenarios/server-proxy/passive/data-ack.yaml",
+        "--version",
+        "6.0",
+        "--no-matrix",
+        "--max-frame",
+        "64",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("frame: expected a valid ZBXD frame"), "{t}");
+    assert!(t.contains("exceeds the maximum of 64 bytes"), "{t}");
+
+    let ok = zbx(&[
+        "run",
+        "scenarios/server-proxy/passive/data-ack.yaml",
+        "--version",
+        "6.0",
+        "--no-matrix",
+        "--max-frame",
+        "1MiB",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+
+    let bad = zbx(&["run", "--max-frame", "12TB"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("unknown size unit"), "{}", text(&bad));
+}
