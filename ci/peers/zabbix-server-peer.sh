@@ -5,8 +5,7 @@
 #
 #   ci/peers/zabbix-server-peer.sh RUNDIR
 #
-# Unlike ci/peers/zabbix-server.sh (start/stop for shell scripts), this stays in the
-# foreground as the leader of the process group the runner created, runs
+# It stays in the foreground as the leader of the process group the runner created, runs
 # `zabbix_server -f` as its child and lives exactly as long as it: the runner stops a
 # peer with SIGTERM to the group, then SIGKILL.
 #
@@ -21,7 +20,7 @@
 # 127.0.0.1:PG_PORT with its socket in RUNDIR/pg, insert the proxies, apply the SQL
 # files, render ci/peers/zabbix_server.conf.tmpl, run zabbix_server -f.
 #
-# Environment (the peer profile sets these; names as in ci/peers/zabbix-server.sh):
+# Environment (the peer profile ci/peers/zabbix-server-6.0.yaml sets these):
 #   SERVER_PORT, PG_PORT           required: trapper port and PostgreSQL port (127.0.0.1)
 #   SERVER_ACTIVE_PROXIES          "name ..."       proxies with status 5 (active)
 #   SERVER_PASSIVE_PROXIES         "name:port ..."  proxies with status 6 at 127.0.0.1:port

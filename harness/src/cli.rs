@@ -69,6 +69,18 @@ enum Command {
         /// The message: JSON text, or bytes starting with "ZBXD"; "-" reads stdin
         file: PathBuf,
     },
+    /// Coverage matrix (message kinds × versions: real peer, reference peer, fixture
+    /// only) of one or more JSON reports written by `run --json`
+    Matrix {
+        /// JSON reports to merge [none: the catalog alone, every cell `fixture`]
+        reports: Vec<PathBuf>,
+        /// Only this protocol family (repeatable) [default: the families the reports
+        /// touched, or all without reports]
+        #[arg(long)]
+        family: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// List the built-in reference peers and the faults they can simulate
     References,
     /// Certify an Agent 2 loadable plugin: one PASS/FAIL per protocol requirement
@@ -129,6 +141,13 @@ struct RunArgs {
     /// Colour the terminal output [default: when stdout is a terminal]
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// Leave out the coverage matrix (message kinds × versions) at the end of the run
+    #[arg(long)]
+    no_matrix: bool,
+    /// Largest frame payload accepted from a peer, e.g. 64MiB (checked against the
+    /// declared length before allocating; a larger frame fails the `frame` check)
+    #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
+    max_frame: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +165,36 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         return Err(format!("invalid variable name {k:?}"));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// `1048576`, `512KiB`, `64MiB`, `1GiB` (also KB/MB/GB, taken as powers of 1024 like
+/// Zabbix's own size suffixes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size such as 64MiB, got {s:?}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    let size = n
+        .checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .ok_or_else(|| format!("size {s:?} is too large"))?;
+    if size == 0 {
+        return Err("the maximum frame size must be above 0".into());
+    }
+    Ok(size)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -189,6 +238,11 @@ pub fn main() -> i32 {
             kind,
             file,
         } => cmd_validate(&catalog, &family, &version, &kind, &file),
+        Command::Matrix {
+            reports,
+            family,
+            format,
+        } => cmd_matrix(&catalog, &reports, family, format),
         Command::References => cmd_references(),
         Command::CertifyPlugin(args) => crate::plugin::certify_main(args, &catalog),
         Command::MockPlugin(args) => crate::plugin::mock_main(args, &catalog),
@@ -255,10 +309,18 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     };
     let opts = RunOptions {
         start_peer,
-        run_dir: args
-            .run_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("zbx-conform")),
+        // Absolute: a started peer runs in its run dir, and its config names files there.
+        run_dir: match std::path::absolute(
+            args.run_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("zbx-conform")),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: --run-dir: {e}");
+                return EXIT_USAGE;
+            }
+        },
         paths: default_paths(root, args.paths),
         vars: args.vars.into_iter().collect::<BTreeMap<_, _>>(),
         peer: args.peer,
@@ -269,6 +331,7 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         update_snapshots: args.update_snapshots,
         fault: args.fault,
         timeout: args.timeout,
+        max_frame: args.max_frame,
     };
     let catalog = Arc::new(catalog);
     let jobs = match runner::plan(&catalog, &opts) {
@@ -288,10 +351,17 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let result = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |r| {
+    let result = rt.block_on(runner::run_jobs(catalog.clone(), jobs, &opts, |r| {
         println!("{}", report::terminal::scenario_line_styled(r, style));
     }));
-    let summary = report::terminal::summary_styled(&result, style);
+    let matrix = if args.no_matrix {
+        String::new()
+    } else {
+        let exercised = report::matrix::exercised_in_run(&result);
+        let families = report::matrix::families_in(&catalog, &exercised);
+        report::matrix::render(&report::matrix::build(&catalog, &exercised, &families))
+    };
+    let summary = report::terminal::summary_with(&result, style, &matrix);
     print!("{summary}");
     if !summary.ends_with('\n') {
         println!();
@@ -310,6 +380,46 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         }
     }
     code
+}
+
+fn cmd_matrix(catalog: &Catalog, reports: &[PathBuf], family: Vec<String>, format: Format) -> i32 {
+    let mut exercised = Vec::new();
+    for path in reports {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .and_then(|v| report::matrix::exercised_in_json_report(&v));
+        match parsed {
+            Ok(mut e) => exercised.append(&mut e),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        }
+    }
+    for f in &family {
+        if catalog.family(f).is_none() {
+            eprintln!("error: --family {f}: no such family in the catalog");
+            return EXIT_USAGE;
+        }
+    }
+    let families = if family.is_empty() && !reports.is_empty() {
+        report::matrix::families_in(catalog, &exercised)
+    } else {
+        family
+    };
+    let matrices = report::matrix::build(catalog, &exercised, &families);
+    match format {
+        Format::Table => print!("{}", report::matrix::render(&matrices)),
+        Format::Json => match serde_json::to_string_pretty(&matrices) {
+            Ok(t) => println!("{t}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    }
+    0
 }
 
 fn cmd_lint(catalog: &Catalog, root: &Path, paths: Vec<PathBuf>) -> i32 {
@@ -479,4 +589,27 @@ fn cmd_references() -> i32 {
         println!("  {name:<16} {about}");
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_units_and_reject_nonsense() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("12TB")
+            .unwrap_err()
+            .contains("unknown size unit"));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("99999999999999GiB")
+            .unwrap_err()
+            .contains("too large"));
+    }
 }

@@ -206,3 +206,77 @@ fn a_failed_sender_batch_is_reported_with_the_values_sent() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("in reply to:"), "{xml}");
 }
+
+/// A relative `--run-dir` is made absolute before a peer sees it: peers run in their run
+/// dir, so a relative path in their config would point nowhere.
+#[test]
+fn a_relative_run_dir_reaches_the_peer_as_an_absolute_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("peer.yaml");
+    std::fs::write(
+        &profile,
+        r#"
+name: checks its run dir
+program: /bin/sh
+args: ["-c", "case '${run_dir}' in /*) ;; *) exit 9 ;; esac; echo up > up.log; exec sleep 30"]
+ready: { log: { file: "${run_dir}/up.log", pattern: up } }
+# Nothing listens there: the scenario cannot connect, which proves the peer started
+# (a peer that cannot start reports "cannot start peer" instead).
+exports: { AGENT_ADDR: "127.0.0.1:1" }
+stop_grace: 1s
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+        .current_dir(dir.path())
+        .args(["--root", root().to_str().unwrap(), "run", "--no-matrix"])
+        .arg(root().join("scenarios/agent/passive/ping.yaml"))
+        .args([
+            "--version",
+            "6.0",
+            "--run-dir",
+            "relative/runs",
+            "--start-peer",
+        ])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(!t.contains("cannot start peer"), "{t}");
+    assert!(t.contains("cannot connect to 127.0.0.1:1"), "{t}");
+}
+
+/// `--max-frame` bounds what a peer may send: a reply above it fails the frame check
+/// with the declared length named; a bad size is a usage error.
+#[test]
+fn max_frame_fails_larger_replies_and_rejects_bad_sizes() {
+    let out = zbx(&[
+        "run",
+        "scenarios/server-proxy/passive/data-ack.yaml",
+        "--version",
+        "6.0",
+        "--no-matrix",
+        "--max-frame",
+        "64",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("frame: expected a valid ZBXD frame"), "{t}");
+    assert!(t.contains("exceeds the maximum of 64 bytes"), "{t}");
+
+    let ok = zbx(&[
+        "run",
+        "scenarios/server-proxy/passive/data-ack.yaml",
+        "--version",
+        "6.0",
+        "--no-matrix",
+        "--max-frame",
+        "1MiB",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+
+    let bad = zbx(&["run", "--max-frame", "12TB"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("unknown size unit"), "{}", text(&bad));
+}

@@ -24,16 +24,8 @@ const RESERVE_AHEAD: usize = 1 << 20;
 /// Slack for inflate state and bookkeeping.
 const SLACK: usize = 512 << 10;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+fn config() -> proptest::test_runner::Config {
+    frame_support::proptest_config()
 }
 
 /// Headers that are mostly valid so that the decoder gets past the magic and flags.

@@ -8,13 +8,14 @@
 //! `PROPTEST_CASES=20000 cargo test --release --test fuzz_catalog`.
 
 mod frame_support;
+mod support;
 
 use frame_support::{measure, Tracking};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use std::path::{Path, PathBuf};
+
 use std::sync::OnceLock;
-use zbx_conform::catalog::{Body, Catalog, ANY_SIDE};
+use zbx_conform::catalog::{Body, ANY_SIDE};
 use zbx_conform::check::SchemaCache;
 
 #[global_allocator]
@@ -22,29 +23,11 @@ static ALLOC: Tracking = Tracking;
 
 const MEMORY_BOUND: usize = 32 << 20;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+fn config() -> proptest::test_runner::Config {
+    frame_support::proptest_config()
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn catalog() -> &'static Catalog {
-    static C: OnceLock<Catalog> = OnceLock::new();
-    C.get_or_init(|| Catalog::load(&root()).expect("catalog loads"))
-}
+use support::catalog;
 
 fn schemas() -> &'static SchemaCache {
     static S: OnceLock<SchemaCache> = OnceLock::new();

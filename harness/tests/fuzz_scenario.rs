@@ -6,12 +6,12 @@
 //! `PROPTEST_CASES=20000 cargo test --release --test fuzz_scenario`.
 
 mod frame_support;
+mod support;
 
 use frame_support::{measure, Tracking};
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
-use zbx_conform::catalog::Catalog;
 use zbx_conform::scenario::loader::parse_str;
 use zbx_conform::scenario::{lint, lint_warnings, load_file, LoadedScenario, ScenarioError};
 
@@ -22,29 +22,13 @@ static ALLOC: Tracking = Tracking;
 /// anything near this means a budget is not applied.
 const MEMORY_BOUND: usize = 64 << 20;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+fn config() -> proptest::test_runner::Config {
+    frame_support::proptest_config()
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use support::root;
 
-fn catalog() -> &'static Catalog {
-    static C: OnceLock<Catalog> = OnceLock::new();
-    C.get_or_init(|| Catalog::load(&root()).expect("catalog loads"))
-}
+use support::catalog;
 
 /// Every scenario file in the repository (standard suites and test data), as seeds.
 fn seeds() -> &'static Vec<String> {

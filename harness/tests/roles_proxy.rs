@@ -435,31 +435,7 @@ async fn active_proxy_faults() {
 
 #[tokio::test]
 async fn active_proxy_frame_and_timing_faults() {
-    let (l, addr) = listen().await;
-    let peer = start("active-proxy", "6.0", Some("bad-frame"), Some(addr)).await;
-    let mut c = accept(&l).await;
-    assert!(matches!(
-        try_read(&mut c, WAIT).await,
-        Err(TransportError::Frame(_))
-    ));
-    peer.stop().await;
-
-    let (l, addr) = listen().await;
-    let peer = start("active-proxy", "6.0", Some("extra-bytes"), Some(addr)).await;
-    let mut c = accept(&l).await;
-    let _ = read_json(&mut c).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut extra = c.leftover().to_vec();
-    if extra.is_empty() {
-        // Garbage may arrive in a later read; the proxy waits for our answer, so peek
-        // with a short silence check.
-        extra = match c.expect_silence(Duration::from_millis(300)).await {
-            Err(TransportError::Frame(m)) => m.into_bytes(),
-            _ => Vec::new(),
-        };
-    }
-    assert!(!extra.is_empty(), "garbage after the frame");
-    peer.stop().await;
+    assert_connecting_frame_faults("active-proxy").await;
 
     let (l, addr) = listen().await;
     let peer = start("active-proxy", "6.0", Some("no-reply"), Some(addr)).await;

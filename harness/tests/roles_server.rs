@@ -416,22 +416,7 @@ async fn poller_faults_in_content() {
 
 #[tokio::test]
 async fn poller_faults_in_frames_and_timing() {
-    let (l, addr) = listen().await;
-    let peer = start("server-poller", "6.0", Some("bad-frame"), Some(addr)).await;
-    let mut c = accept(&l).await;
-    assert!(matches!(
-        try_read(&mut c, WAIT).await,
-        Err(TransportError::Frame(_))
-    ));
-    peer.stop().await;
-
-    let (l, addr) = listen().await;
-    let peer = start("server-poller", "6.0", Some("extra-bytes"), Some(addr)).await;
-    let mut c = accept(&l).await;
-    let _ = read_json(&mut c).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!c.leftover().is_empty(), "garbage after the frame");
-    peer.stop().await;
+    assert_connecting_frame_faults("server-poller").await;
 
     for fault in ["no-reply", "no-close"] {
         let (l, addr) = listen().await;

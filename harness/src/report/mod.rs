@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod junit;
+pub mod matrix;
 pub mod terminal;
 
 pub use crate::runner::result::*;

@@ -54,9 +54,22 @@ pub fn scenario_line_styled(r: &ScenarioResult, style: Style) -> String {
 /// Details of every non-passing scenario, then the counts line:
 /// `N passed, N failed[, N errors][, N unreachable][, N skipped] in 1.23s`.
 pub fn summary_styled(run: &RunResult, style: Style) -> String {
+    summary_with(run, style, "")
+}
+
+/// As [`summary_styled`], with `extra` (e.g. the coverage matrix) printed between the
+/// failure details and the counts line, which stays last for scripts that read it.
+pub fn summary_with(run: &RunResult, style: Style, extra: &str) -> String {
     let mut out = String::new();
     for s in run.scenarios.iter().filter(|s| !s.outcome.is_pass()) {
         scenario_block(&mut out, s, style);
+        out.push('\n');
+    }
+    if !extra.is_empty() {
+        out.push_str(extra);
+        if !extra.ends_with('\n') {
+            out.push('\n');
+        }
         out.push('\n');
     }
     out.push_str(&counts_line(run));

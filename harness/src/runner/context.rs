@@ -25,6 +25,8 @@ pub struct ScenarioContext {
     /// Default timeout for expectations.
     pub timeout: Duration,
     pub update_snapshots: bool,
+    /// Largest frame payload accepted from the peer.
+    pub max_frame: u64,
     pub transcript: Transcript,
 }
 

@@ -51,6 +51,9 @@ pub struct RunOptions {
     pub start_peer: Option<Arc<peer::LoadedProfile>>,
     /// Where started peers get their run directories.
     pub run_dir: PathBuf,
+    /// `--max-frame`: largest payload accepted from a peer (declared length, and the
+    /// inflated size of compressed frames), checked before anything is allocated.
+    pub max_frame: u64,
 }
 
 impl Default for RunOptions {
@@ -68,6 +71,7 @@ impl Default for RunOptions {
             timeout: Duration::from_secs(10),
             start_peer: None,
             run_dir: std::env::temp_dir().join("zbx-conform"),
+            max_frame: crate::frame::zbxd::DEFAULT_MAX_SIZE,
         }
     }
 }
@@ -220,6 +224,7 @@ pub async fn run_one(
         peer_addr: None,
         timeout: s.timeout.map(|d| d.0).unwrap_or(opts.timeout),
         update_snapshots: opts.update_snapshots,
+        max_frame: opts.max_frame,
         transcript: Transcript::new(),
     };
     let mut result = ScenarioResult {

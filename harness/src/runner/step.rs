@@ -190,7 +190,8 @@ impl StepRunner<'_> {
             .await
             .map_err(|e| StepError::Unreachable(e.to_string()))?;
         self.ctx.transcript.note(format!("connected to {addr}"));
-        let mut conn = ZbxdConnection::new(stream, ZbxdCodec::default(), addr.clone());
+        let mut conn =
+            ZbxdConnection::new(stream, ZbxdCodec::new(self.ctx.max_frame), addr.clone());
         self.write(&mut conn, &out).await?;
         if let Some(exp) = &ex.expect {
             let f = evaluate(self.ctx, &mut conn, exp).await;
@@ -244,7 +245,8 @@ impl StepRunner<'_> {
             self.ctx
                 .transcript
                 .note(format!("accepted a connection from {from}"));
-            let mut conn = ZbxdConnection::new(stream, ZbxdCodec::default(), from.to_string());
+            let mut conn =
+                ZbxdConnection::new(stream, ZbxdCodec::new(self.ctx.max_frame), from.to_string());
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mut exp = acc.expect.clone();
             exp.within = Some(crate::scenario::model::DurationSpec(
@@ -314,9 +316,9 @@ impl StepRunner<'_> {
                         .map_err(|e| StepError::Unreachable(format!("accept failed: {e}")))?;
                     self.ctx.transcript.note(format!("accepted a connection from {from}"));
                     let tx = tx.clone();
+                    let codec = ZbxdCodec::new(self.ctx.max_frame);
                     tokio::spawn(async move {
-                        let mut conn =
-                            ZbxdConnection::new(stream, ZbxdCodec::default(), from.to_string());
+                        let mut conn = ZbxdConnection::new(stream, codec, from.to_string());
                         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                         let read = conn.read_frame(left.max(Duration::from_millis(1))).await;
                         let _ = tx.send((conn, read)).await;

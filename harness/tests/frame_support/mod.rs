@@ -102,3 +102,18 @@ where
     }
     (None, None)
 }
+
+/// Proptest settings of the fuzz tests: 256 cases per property unless `PROPTEST_CASES`
+/// says otherwise (CI runs a bounded longer pass), and no failure files written into the
+/// source tree (a failing case is printed; it reproduces from the seed).
+pub fn proptest_config() -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

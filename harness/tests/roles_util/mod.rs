@@ -151,3 +151,37 @@ pub fn assert_proxy_data(v: &Value, full: &str) {
     assert!(v["interface availability"].is_array());
     assert!(v["discovery data"].is_array());
 }
+
+/// For a reference peer that connects to us (active proxy, server poller): with the
+/// `bad-frame` fault its first frame does not decode, and with `extra-bytes` garbage
+/// follows its first (valid) frame.
+pub async fn assert_connecting_frame_faults(role: &str) {
+    let (l, addr) = listen().await;
+    let peer = start(role, "6.0", Some("bad-frame"), Some(addr)).await;
+    let mut c = accept(&l).await;
+    assert!(
+        matches!(try_read(&mut c, WAIT).await, Err(TransportError::Frame(_))),
+        "{role} bad-frame: the first frame decoded"
+    );
+    peer.stop().await;
+
+    let (l, addr) = listen().await;
+    let peer = start(role, "6.0", Some("extra-bytes"), Some(addr)).await;
+    let mut c = accept(&l).await;
+    let _ = read_json(&mut c).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut extra = c.leftover().to_vec();
+    if extra.is_empty() {
+        // The garbage may come in a later read; the peer waits for our answer, so a
+        // short silence check picks it up.
+        extra = match c.expect_silence(Duration::from_millis(300)).await {
+            Err(TransportError::Frame(m)) => m.into_bytes(),
+            _ => Vec::new(),
+        };
+    }
+    assert!(
+        !extra.is_empty(),
+        "{role} extra-bytes: no garbage after the frame"
+    );
+    peer.stop().await;
+}

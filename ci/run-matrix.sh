@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Run the standard suites against every real Zabbix peer of the version matrix
+# (ci/matrix.tsv: Debian 12's 6.0.14 peers on the host, Debian 13's 7.0.22 peers in the
+# trixie root), then print the merged coverage matrix (message kinds × versions: which
+# were exchanged with a real peer) and pass/fail counts and wall time per version.
+#
+# Usage:
+#   ci/run-matrix.sh [--versions 6.0,7.0] [--out DIR] [--matrix FILE] [--only LABEL]
+#                    [--with-report FILE]
+#
+#   --versions LIST  versions of ci/matrix.tsv to run (default: all)
+#   --out DIR        JUnit and JSON report per run, run dirs of failed scenarios
+#                    (default: target/matrix)
+#   --matrix FILE    the run list (default: ci/matrix.tsv)
+#   --only LABEL     only the lines with this label (repeatable)
+#   --with-report F  also merge this `run --json` report into the coverage matrix, e.g.
+#                    the reference-peer run, so its cells show `ref` (repeatable)
+#
+# Needs: the 6.0 peers (ci/install-peers.sh --server), the Go SDK test plugin
+# (ci/plugins/build.sh) and, for 7.0, the trixie root (ci/trixie/build-root.sh; root).
+# Environment: ZBX_CONFORM (zbx-conform binary; default target/debug/zbx-conform, built
+# if missing). Exit code: 0 when every run passed, else 1 (2 for usage errors).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+cd "$ROOT"
+
+log() { printf 'run-matrix: %s\n' "$*" >&2; }
+usage() {
+    sed -n '7,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+VERSIONS=""
+OUT=target/matrix
+MATRIX=ci/matrix.tsv
+ONLY=()
+EXTRA_REPORTS=()
+while (($#)); do
+    case $1 in
+    --versions) VERSIONS=${2:?--versions needs a list}; shift 2 ;;
+    --out) OUT=${2:?--out needs a directory}; shift 2 ;;
+    --matrix) MATRIX=${2:?--matrix needs a file}; shift 2 ;;
+    --only) ONLY+=("${2:?--only needs a label}"); shift 2 ;;
+    --with-report)
+        [[ -f ${2:-} ]] || { log "--with-report: no such file: ${2:-}"; exit 2; }
+        EXTRA_REPORTS+=("$2"); shift 2 ;;
+    -h | --help) usage ;;
+    *) log "unknown argument '$1'"; usage ;;
+    esac
+done
+[[ -f $MATRIX ]] || { log "no such run list: $MATRIX"; exit 2; }
+
+ZBXC=${ZBX_CONFORM:-target/debug/zbx-conform}
+if [[ ! -x $ZBXC ]]; then
+    log "building zbx-conform"
+    cargo build -q
+fi
+
+wanted_version() { [[ -z $VERSIONS ]] || [[ ",$VERSIONS," == *",$1,"* ]]; }
+wanted_label() {
+    ((${#ONLY[@]} == 0)) && return 0
+    local l
+    for l in "${ONLY[@]}"; do [[ $l == "$1" ]] && return 0; done
+    return 1
+}
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # peers chdir and chroot: every path handed to them is absolute
+declare -A PASSED FAILED OTHER WALL_MS RUNS
+versions_seen=()
+worst=0
+
+while read -r version label scenarios profile; do
+    [[ -z ${version:-} || $version == \#* ]] && continue
+    wanted_version "$version" || continue
+    wanted_label "$label" || continue
+    [[ -v "RUNS[$version]" ]] || {
+        versions_seen+=("$version")
+        RUNS[$version]=0 PASSED[$version]=0 FAILED[$version]=0 OTHER[$version]=0 WALL_MS[$version]=0
+    }
+    name="$version-$label"
+    log "== $name: $scenarios against $profile"
+    started=$(($(date +%s%N) / 1000000))
+    set +e
+    if [[ $profile == certify:* ]]; then
+        "$ZBXC" certify-plugin "${profile#certify:}" --version "$version" \
+            --junit "$OUT/$name.xml" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
+    else
+        IFS=, read -r -a paths <<<"$scenarios"
+        "$ZBXC" run "${paths[@]}" --version "$version" --start-peer "$profile" --jobs 2 \
+            --run-dir "$OUT/run-$name" --no-matrix --color never \
+            --junit "$OUT/$name.xml" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
+    fi
+    rc=$?
+    set -e
+    elapsed=$(($(date +%s%N) / 1000000 - started))
+    counts=$(tail -n 1 "$OUT/$name.txt")
+    # "N passed, N failed[, N errors][, N unreachable][, N skipped] in T"
+    p=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' <<<"$counts")
+    f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$counts")
+    o=0
+    for word in errors unreachable; do
+        n=$(sed -n "s/.* \\([0-9]*\\) $word.*/\\1/p" <<<"$counts")
+        o=$((o + ${n:-0}))
+    done
+    if [[ -z $p || -z $f ]]; then
+        # No counts line: the harness refused the run (usage error, missing peer).
+        p=0 f=0 o=1
+        tail -n 20 "$OUT/$name.txt" >&2
+    elif ((rc != 0)); then
+        grep -E '^(FAIL|ERROR|UNREACH) ' "$OUT/$name.txt" >&2 || true
+    fi
+    ((rc == 0)) || worst=1
+    log "$name: $counts (exit $rc, $((elapsed / 1000)).$((elapsed % 1000 / 100)) s wall)"
+    RUNS[$version]=$((RUNS[$version] + 1))
+    PASSED[$version]=$((PASSED[$version] + p))
+    FAILED[$version]=$((FAILED[$version] + f))
+    OTHER[$version]=$((OTHER[$version] + o))
+    WALL_MS[$version]=$((WALL_MS[$version] + elapsed))
+done <"$MATRIX"
+
+if ((${#versions_seen[@]} == 0)); then
+    log "no line of $MATRIX matched"
+    exit 2
+fi
+
+echo
+echo "== coverage across all runs (JSON reports in $OUT)"
+shopt -s nullglob
+"$ZBXC" matrix "$OUT"/*.json "${EXTRA_REPORTS[@]}"
+echo
+printf '%-8s %5s %7s %7s %14s %9s\n' version runs passed failed error/unreach seconds
+for v in "${versions_seen[@]}"; do
+    printf '%-8s %5d %7d %7d %14d %7d.%d\n' "$v" "${RUNS[$v]}" "${PASSED[$v]}" "${FAILED[$v]}" \
+        "${OTHER[$v]}" $((WALL_MS[$v] / 1000)) $((WALL_MS[$v] % 1000 / 100))
+done
+exit "$worst"
