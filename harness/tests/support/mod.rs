@@ -149,53 +149,44 @@ pub fn fixture_names_used_by_scenarios() -> std::collections::HashSet<String> {
     names
 }
 
-/// The Debian 13 root with Zabbix 7.0.22 built by `ci/trixie/build-root.sh`:
-/// `$ZBX_TRIXIE_ROOT` when set and not empty, else `$HOME/.cache/zbx-conform/trixie-root`
-/// (the default of build-root.sh and peer.sh).
+/// The Debian 13 root with Zabbix 7.0 peers (ci/trixie/build-root.sh): `ZBX_TRIXIE_ROOT`
+/// or `$HOME/.cache/zbx-conform/trixie-root`.
 pub fn trixie_root() -> PathBuf {
-    match std::env::var_os("ZBX_TRIXIE_ROOT").filter(|v| !v.is_empty()) {
-        Some(r) => PathBuf::from(r),
-        None => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/root"))
-            .join(".cache/zbx-conform/trixie-root"),
-    }
-}
-
-/// Whether this process runs as root (real uid 0, read from /proc/self/status): peers in
-/// the trixie root need `unshare -m`, `mount` and `chroot`.
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|rest| rest.split_whitespace().next().map(|u| u == "0"))
+    std::env::var_os("ZBX_TRIXIE_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".cache/zbx-conform/trixie-root")
         })
-        .unwrap_or(false)
 }
 
-/// Whether the 7.0 peers of the trixie root can run here: the root is built (its stamp
-/// file exists) and we are root. Otherwise `false` with a printed SKIPPED line — or a
-/// panic when CI=true, where a missing peer is a failure, never a skip (the same rule as
-/// [`require_binary`]).
+/// Whether `test` can use the trixie root's 7.0 peers: the root is built (its
+/// `.zbx-conform-stamp` exists) and we are root (ci/trixie/peer.sh needs unshare, mount
+/// and chroot). Otherwise prints a SKIPPED line naming `test` and returns false — or
+/// panics when CI=true, where a missing peer is a failure, never a skip (the same rule
+/// as [`require_binary`]).
 pub fn require_trixie_root(test: &str) -> bool {
     let root = trixie_root();
     let stamp = root.join(".zbx-conform-stamp");
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
     let why = if !stamp.is_file() {
         format!(
-            "the trixie root is not built ({} is missing; run `bash ci/trixie/build-root.sh`, or set ZBX_TRIXIE_ROOT)",
+            "{} is missing (run `bash ci/trixie/build-root.sh`, or set ZBX_TRIXIE_ROOT)",
             stamp.display()
         )
-    } else if !is_root() {
-        "not running as root (trixie peers need unshare -m, mount and chroot)".to_string()
+    } else if euid != 0 {
+        format!(
+            "not running as root (euid {euid}); ci/trixie/peer.sh needs unshare, mount and chroot"
+        )
     } else {
         return true;
     };
     assert!(
         std::env::var("CI").map_or(true, |v| v != "true"),
-        "{test}: {why}, and CI=true"
+        "{test}: the trixie root is required and CI=true: {why}"
     );
-    eprintln!("SKIPPED {test}: {why}");
+    eprintln!("SKIPPED: {test}: {why}");
     false
 }
