@@ -230,3 +230,23 @@ fn printed_catalog_lists_every_kind() {
     assert_eq!(json[0]["kind"], "failed.response");
     assert_eq!(json[0]["recognised_by"], "/response=\"failed\"");
 }
+
+/// `other-family:name` names another family's fixture (same version); a plain name stays
+/// in the scenario's family.
+#[test]
+fn fixture_names_can_point_into_another_family() {
+    let c = real();
+    assert_eq!(
+        c.fixture_path("sender", "7.0", "server-proxy:proxy-config.trapper.sync"),
+        c.root()
+            .join("fixtures/server-proxy/7.0/proxy-config.trapper.sync.json")
+    );
+    assert!(c
+        .fixture_path("sender", "7.0", "server-proxy:proxy-config.trapper.sync")
+        .is_file());
+    assert_eq!(
+        c.fixture_path("sender", "6.0", "sender.data.request"),
+        c.root()
+            .join("fixtures/sender/6.0/sender.data.request.json")
+    );
+}

@@ -129,6 +129,24 @@ fn active_suite_passes_against_real_proxy_7_0() {
     run_suite("active", 3);
 }
 
+/// The robustness suite (malformed frames, then a valid request) and the harness as
+/// zabbix_sender (after configuring the proxy through the 7.0 dialogue).
+#[test]
+fn robustness_and_sender_pass_against_real_proxy_7_0() {
+    let test = "real 7.0 proxy, robustness and sender";
+    if !support::require_trixie_root(test) {
+        return;
+    }
+    let root = support::root();
+    let paths = vec![
+        root.join("scenarios/robustness"),
+        root.join("scenarios/sender-real-proxy"),
+    ];
+    let r = run_7_0(test, paths, "passive");
+    // 12 robustness scenarios + 1 sender scenario.
+    assert_all_passed(test, &r, 13);
+}
+
 #[test]
 fn real_proxy_7_0_refuses_short_columns_and_keeps_its_revision() {
     let test = "real 7.0 proxy, configuration refusals";

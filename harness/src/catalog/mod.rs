@@ -244,7 +244,15 @@ impl Catalog {
     }
 
     /// `fixtures/<family>/<version>/<name>.json`
+    ///
+    /// `name` may name another family's fixture as `<family>:<name>`: a sender or agent
+    /// scenario that first plays the server to configure a real proxy pushes the
+    /// server-proxy configuration fixture itself instead of a copy that would drift.
     pub fn fixture_path(&self, family: &str, version: &str, name: &str) -> PathBuf {
+        let (family, name) = match name.split_once(':') {
+            Some((other, rest)) if !other.is_empty() && !other.contains('/') => (other, rest),
+            _ => (family, name),
+        };
         self.root
             .join("fixtures")
             .join(family)
