@@ -272,9 +272,15 @@ mod tests {
             items_of(&ctx(None), ok.as_object().expect("object")),
             Some(items(&["agent.ping"]))
         );
-        assert_eq!(items_of(&ctx(None), failed.as_object().expect("object")), None);
+        assert_eq!(
+            items_of(&ctx(None), failed.as_object().expect("object")),
+            None
+        );
         // 7.0 takes only itemid items.
-        assert_eq!(items_of(&ctx70(None), ok.as_object().expect("object")), None);
+        assert_eq!(
+            items_of(&ctx70(None), ok.as_object().expect("object")),
+            None
+        );
     }
 
     #[test]
@@ -295,15 +301,23 @@ mod tests {
         assert_eq!(data["data"][0]["itemid"], 44302);
         assert_eq!(data["data"][0]["value"], "1");
         assert!(data["data"][0].get("host").is_none());
-        assert_eq!((data["host"].clone(), data["variant"].clone()), (json!(AGENT_HOST), json!(1)));
+        assert_eq!(
+            (data["host"].clone(), data["variant"].clone()),
+            (json!(AGENT_HOST), json!(1))
+        );
         let hb = heartbeat(&c);
         assert_eq!(
             hb,
             json!({"request": "active check heartbeat", "host": AGENT_HOST, "heartbeat_freq": 1,
                    "version": "7.0.0", "variant": 1})
         );
-        assert!(heartbeat(&ctx70(Some(AgentFault::MissingFields))).get("heartbeat_freq").is_none());
-        assert_eq!(heartbeat(&ctx70(Some(AgentFault::WrongTypes)))["heartbeat_freq"], "1");
+        assert!(heartbeat(&ctx70(Some(AgentFault::MissingFields)))
+            .get("heartbeat_freq")
+            .is_none());
+        assert_eq!(
+            heartbeat(&ctx70(Some(AgentFault::WrongTypes)))["heartbeat_freq"],
+            "1"
+        );
         // 6.4: no variant, no version in the heartbeat.
         let c64 = AgentContext {
             profile: super::super::version::lookup("6.4").expect("6.4 profile"),

@@ -259,9 +259,7 @@ mod tests {
 
     #[test]
     fn json_passive_checks_like_agentd_7_0() {
-        let check = |key: &str, timeout: Value| {
-            json!({"request": "passive checks", "data": [{"key": key, "timeout": timeout}]})
-        };
+        let check = |key: &str, timeout: Value| json!({"request": "passive checks", "data": [{"key": key, "timeout": timeout}]});
         assert_eq!(
             reply70(None, check("agent.version", json!(3))),
             json!({"version": "7.0.0", "variant": 1, "data": [{"value": "7.0.0"}]})
@@ -283,7 +281,10 @@ mod tests {
             "received empty \"data\" tag"
         );
         let nope = json!({"request": "nope", "data": []});
-        assert_eq!(reply70(None, nope.clone())["error"], "unknown request \"nope\"");
+        assert_eq!(
+            reply70(None, nope.clone())["error"],
+            "unknown request \"nope\""
+        );
         let no_timeout = json!({"request": "passive checks", "data": [{"key": "agent.ping"}]});
         assert!(reply70(None, no_timeout)["error"]
             .as_str()
@@ -292,12 +293,21 @@ mod tests {
         let c60 = ctx(None);
         assert!(json_request(&c60, check("agent.ping", json!(3)).to_string().as_bytes()).is_none());
         // Faults.
-        assert!(reply70(Some(AgentFault::MissingFields), check("agent.ping", json!(3)))
-            .get("variant")
-            .is_none());
+        assert!(reply70(
+            Some(AgentFault::MissingFields),
+            check("agent.ping", json!(3))
+        )
+        .get("variant")
+        .is_none());
         let wt = reply70(Some(AgentFault::WrongTypes), check("agent.ping", json!(3)));
-        assert_eq!((wt["variant"].clone(), wt["data"][0]["value"].clone()), (json!("1"), json!(1)));
-        assert_eq!(reply70(Some(AgentFault::WrongResponse), nope)["data"][0]["value"], "1");
+        assert_eq!(
+            (wt["variant"].clone(), wt["data"][0]["value"].clone()),
+            (json!("1"), json!(1))
+        );
+        assert_eq!(
+            reply70(Some(AgentFault::WrongResponse), nope)["data"][0]["value"],
+            "1"
+        );
         assert_eq!(
             reply70(Some(AgentFault::NoJson), check("agent.ping", json!(3))),
             json!("ZBX_NOTSUPPORTED\u{0}Unsupported item key.")

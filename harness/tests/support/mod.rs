@@ -148,3 +148,45 @@ pub fn fixture_names_used_by_scenarios() -> std::collections::HashSet<String> {
     }
     names
 }
+
+/// The Debian 13 root with Zabbix 7.0 peers (ci/trixie/build-root.sh): `ZBX_TRIXIE_ROOT`
+/// or `$HOME/.cache/zbx-conform/trixie-root`.
+pub fn trixie_root() -> PathBuf {
+    std::env::var_os("ZBX_TRIXIE_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".cache/zbx-conform/trixie-root")
+        })
+}
+
+/// Whether `test` can use the trixie root's 7.0 peers: the root is built (its
+/// `.zbx-conform-stamp` exists) and we are root (ci/trixie/peer.sh needs unshare, mount
+/// and chroot). Otherwise prints a SKIPPED line naming `test` and returns false — or
+/// panics when CI=true, where a missing peer is a failure, never a skip (the same rule
+/// as [`require_binary`]).
+pub fn require_trixie_root(test: &str) -> bool {
+    let root = trixie_root();
+    let stamp = root.join(".zbx-conform-stamp");
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let why = if !stamp.is_file() {
+        format!(
+            "{} is missing (run `bash ci/trixie/build-root.sh`, or set ZBX_TRIXIE_ROOT)",
+            stamp.display()
+        )
+    } else if euid != 0 {
+        format!(
+            "not running as root (euid {euid}); ci/trixie/peer.sh needs unshare, mount and chroot"
+        )
+    } else {
+        return true;
+    };
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{test}: the trixie root is required and CI=true: {why}"
+    );
+    eprintln!("SKIPPED: {test}: {why}");
+    false
+}
