@@ -113,13 +113,13 @@ fn agent2_7_0_passes_the_passive_suite() {
 }
 
 /// The active folder at 7.0: checks-and-data, checks-itemid (whose last step waits for
-/// the agent's next refresh, hence RefreshActiveChecks=5: later than the first values,
-/// which agent2 sends up to ~2 s after its items, so that no refresh arrives while a
+/// the agent's next refresh, hence RefreshActiveChecks=10: well after the first two values,
+/// which agent2 sends 2-4 s after its items, so that no refresh arrives while a
 /// step waits for values — a refresh closed unanswered makes 7.0 agents drop their
 /// revision and stop sending) and heartbeat.
 const REFRESH: [(&str, &str); 2] = [
-    ("AGENTD_REFRESH_ACTIVE_CHECKS", "5"),
-    ("AGENT2_REFRESH_ACTIVE_CHECKS", "5"),
+    ("AGENTD_REFRESH_ACTIVE_CHECKS", "10"),
+    ("AGENT2_REFRESH_ACTIVE_CHECKS", "10"),
 ];
 
 #[test]
