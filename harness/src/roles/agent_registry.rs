@@ -40,8 +40,10 @@ pub(crate) const REFERENCES: &[(&str, &str, bool)] = &[
         "server-for-agents",
         "a server trapper for agents and senders: listens; answers `active checks` with \
          agent.ping and agent.version (legacy item shape without version, itemid shape for \
-         version >= 4.4), `agent data` and `sender data` with processed/failed/total counts \
-         (hosts or keys starting with \"unknown\" count as failed)",
+         version >= 4.4; 6.4+ with config_revision 7001 and no items for an agent reporting \
+         it; 7.0 items with a timeout), `agent data` and `sender data` with \
+         processed/failed/total counts (hosts or keys starting with \"unknown\" count as \
+         failed; itemid rows count with the message's host)",
         true,
     ),
 ];
