@@ -77,8 +77,8 @@ pub(crate) const FAULTS: &[(AgentFault, &str, &str, &[&str])] = &[
         "missing-fields",
         "agent-passive: ZBX_NOTSUPPORTED + NUL without a message, 7.0 JSON replies without \
          variant; agent-active: no session in agent data, no host in active checks, no \
-         heartbeat_freq in heartbeats; server-for-agents: no info / no data — breaks \
-         `schema` checks",
+         heartbeat_freq in heartbeats; server-for-agents: no info / no data (6.4+: items \
+         without mtime) — breaks `schema` checks",
         &["agent-passive", "agent-active", "server-for-agents"],
     ),
     (
