@@ -71,8 +71,6 @@ done
 exec unshare -m --propagation private -- /bin/sh -ec '
     root=$1 rundir=$2 binds=$3; shift 3
     mount -t tmpfs -o mode=1777,size=64m zbx-tmp "$root/tmp"
-    mkdir -p "$root$rundir"
-    mount --bind "$rundir" "$root$rundir"
     for b in $binds; do
         dir=${b#*:}
         mkdir -p "$root$dir"
@@ -80,5 +78,9 @@ exec unshare -m --propagation private -- /bin/sh -ec '
         # A read-only bind needs a remount (mount --bind ignores -o ro on older util-linux).
         if [ "${b%%:*}" = ro ]; then mount -o remount,bind,ro "$root$dir"; fi
     done
+    # RUNDIR last, so a read-only bind of a folder holding it (a checkout with the
+    # run dir below target/) does not hide it.
+    mkdir -p "$root$rundir"
+    mount --bind "$rundir" "$root$rundir"
     mount -t proc proc "$root/proc"
     exec chroot "$root" "$@"' trixie-peer "$ROOT" "$RUNDIR" "${BINDS[*]}" "$@"
