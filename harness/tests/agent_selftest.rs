@@ -141,6 +141,25 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     CheckKind::Schema,
     "7.0"
 )]
+// 6.4+ config_revision steps (at 5.4/6.0 the fault changes nothing, hence per version).
+#[case(
+    "agent/active/checks-itemid.yaml",
+    "stale-revision",
+    CheckKind::Match,
+    "6.4"
+)]
+#[case(
+    "agent/active/checks-itemid.yaml",
+    "stale-revision",
+    CheckKind::Match,
+    "7.0"
+)]
+#[case(
+    "agent/as-agent/active-checks.yaml",
+    "stale-revision",
+    CheckKind::Match,
+    "7.0"
+)]
 // server-for-agents (the harness plays an active agent)
 #[case(
     "agent/as-agent/active-checks.yaml",

@@ -91,6 +91,11 @@ fn checks_request(ctx: &AgentContext, session: &str, revision: u64) -> Value {
         m.insert("host".into(), json!(AGENT_HOST));
     }
     if ctx.profile.agent_item_revisions() {
+        let revision = if is(ctx.fault, AgentFault::StaleRevision) {
+            0
+        } else {
+            revision
+        };
         m.insert("config_revision".into(), json!(revision));
         m.insert("session".into(), json!(session));
         add_version(ctx, &mut m);

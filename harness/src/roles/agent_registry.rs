@@ -60,6 +60,7 @@ pub(crate) enum AgentFault {
     NoClose,
     NoNul,
     NoJson,
+    StaleRevision,
 }
 
 /// Every fault: what it is, its name, what it does and breaks, and which peers have it.
@@ -128,6 +129,14 @@ pub(crate) const FAULTS: &[(AgentFault, &str, &str, &[&str])] = &[
         "agent-passive at 7.0: takes a JSON passive check request for an item key, as a \
          pre-7.0 agent does (ZBX_NOTSUPPORTED + NUL + message) — breaks `kind` checks",
         &["agent-passive"],
+    ),
+    (
+        AgentFault::StaleRevision,
+        "stale-revision",
+        "6.4+: agent-active always reports config_revision 0 (forgets the revision it was \
+         sent); server-for-agents ignores the agent's revision and always sends every item — \
+         breaks `match` checks",
+        &["agent-active", "server-for-agents"],
     ),
 ];
 

@@ -110,7 +110,10 @@ impl TrapperForAgents {
         let wrong_types = is(fault, AgentFault::WrongTypes);
         let missing = is(fault, AgentFault::MissingFields);
         let revisions = self.ctx.profile.agent_item_revisions();
-        if revisions && request.get("config_revision").and_then(Value::as_u64) == Some(REVISION) {
+        if revisions
+            && !is(fault, AgentFault::StaleRevision)
+            && request.get("config_revision").and_then(Value::as_u64) == Some(REVISION)
+        {
             // The agent's items are current: no data (protocol.md §3.2, 6.4+).
             return json!({"response": "success", "config_revision": REVISION});
         }
