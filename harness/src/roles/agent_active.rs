@@ -76,7 +76,8 @@ pub(crate) async fn run(ctx: AgentContext, server: SocketAddr) {
     }
 }
 
-/// The members 7.0 agents add to every active message: `version` and `variant`.
+/// `version` (the full release) and, from 7.0, `variant` 1 — what 7.0.22 agentd adds to
+/// every active message (6.4 assumed to send the version only).
 fn add_version(ctx: &AgentContext, m: &mut Map<String, Value>) {
     m.insert("version".into(), json!(ctx.profile.full));
     if ctx.profile.agent_variant() {
