@@ -15,20 +15,28 @@ fn agent_and_sender_suites_pass_against_reference_peers() {
         None,
         Duration::from_secs(5),
     );
-    // 5.4 and 6.0 of every scenario file.
-    let files = ["agent", "sender"]
+    // Every version of every scenario file (5.4 to 7.0).
+    let files: Vec<PathBuf> = ["agent", "sender"]
         .iter()
         .flat_map(|d| {
             walk(&support::root().join("scenarios").join(d))
                 .into_iter()
                 .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         })
-        .count();
+        .collect();
     assert!(
-        files >= 9,
-        "expected the agent and sender suites, found {files} files"
+        files.len() >= 11,
+        "expected the agent and sender suites, found {} files",
+        files.len()
     );
-    assert_eq!(r.scenarios.len(), files * 2, "{}", support::describe(&r));
+    let runs: usize = files.iter().map(|f| versions_of(f).len()).sum();
+    assert_eq!(r.scenarios.len(), runs, "{}", support::describe(&r));
+    for v in ["5.4", "6.0", "6.4", "7.0"] {
+        assert!(
+            r.scenarios.iter().any(|s| s.version == v),
+            "no agent/sender scenario ran at {v}"
+        );
+    }
     let bad: Vec<_> = r
         .scenarios
         .iter()
@@ -36,6 +44,22 @@ fn agent_and_sender_suites_pass_against_reference_peers() {
         .collect();
     assert!(bad.is_empty(), "not all passed:\n{}", support::describe(&r));
     assert_eq!(r.exit_code(), 0);
+}
+
+/// The `versions: [...]` of a scenario file (one line in every file here).
+fn versions_of(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("scenario file");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("versions:"))
+        .unwrap_or_else(|| panic!("{}: no versions line", file.display()));
+    line.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -58,44 +82,136 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// skipped like any other connection, so `bad-frame` shows up there as a timeout.)
 #[rstest::rstest]
 // agent-passive (the harness plays the server)
-#[case("agent/passive/ping.yaml", "wrong-response", CheckKind::Match)]
-#[case("agent/passive/ping.yaml", "no-reply", CheckKind::Timeout)]
-#[case("agent/passive/ping.yaml", "extra-bytes", CheckKind::Frame)]
-#[case("agent/passive/ping.yaml", "no-close", CheckKind::Close)]
-#[case("agent/passive/version.yaml", "bad-frame", CheckKind::Frame)]
-#[case("agent/passive/unsupported.yaml", "missing-fields", CheckKind::Schema)]
-#[case("agent/passive/unsupported.yaml", "no-nul", CheckKind::Kind)]
+#[case("agent/passive/ping.yaml", "wrong-response", CheckKind::Match, "")]
+#[case("agent/passive/ping.yaml", "no-reply", CheckKind::Timeout, "")]
+#[case("agent/passive/ping.yaml", "extra-bytes", CheckKind::Frame, "")]
+#[case("agent/passive/ping.yaml", "no-close", CheckKind::Close, "")]
+#[case("agent/passive/version.yaml", "bad-frame", CheckKind::Frame, "")]
+#[case(
+    "agent/passive/unsupported.yaml",
+    "missing-fields",
+    CheckKind::Schema,
+    ""
+)]
+#[case("agent/passive/unsupported.yaml", "no-nul", CheckKind::Kind, "")]
 // agent-active (the harness plays the server trapper)
 #[case(
     "agent/active/checks-and-data.yaml",
     "missing-fields",
-    CheckKind::Schema
+    CheckKind::Schema,
+    ""
 )]
-#[case("agent/active/checks-and-data.yaml", "wrong-types", CheckKind::Schema)]
-#[case("agent/active/checks-itemid.yaml", "extra-bytes", CheckKind::Frame)]
-#[case("agent/active/checks-itemid.yaml", "bad-frame", CheckKind::Timeout)]
-#[case("agent/active/checks-and-data.yaml", "no-reply", CheckKind::Timeout)]
+#[case(
+    "agent/active/checks-and-data.yaml",
+    "wrong-types",
+    CheckKind::Schema,
+    ""
+)]
+#[case("agent/active/checks-itemid.yaml", "extra-bytes", CheckKind::Frame, "")]
+#[case("agent/active/checks-itemid.yaml", "bad-frame", CheckKind::Timeout, "")]
+#[case(
+    "agent/active/checks-and-data.yaml",
+    "no-reply",
+    CheckKind::Timeout,
+    ""
+)]
+// 7.0 steps only (at 5.4/6.0 these faults leave the plain-text steps intact):
+// JSON passive checks, heartbeats.
+#[case("agent/passive/ping.yaml", "missing-fields", CheckKind::Schema, "7.0")]
+#[case("agent/passive/ping.yaml", "wrong-types", CheckKind::Schema, "7.0")]
+#[case("agent/passive/version.yaml", "no-json", CheckKind::Kind, "7.0")]
+#[case("agent/passive/unsupported.yaml", "no-json", CheckKind::Kind, "7.0")]
+#[case(
+    "agent/passive/json-requests.yaml",
+    "wrong-response",
+    CheckKind::Kind,
+    "7.0"
+)]
+#[case(
+    "agent/passive/json-requests.yaml",
+    "missing-fields",
+    CheckKind::Schema,
+    "7.0"
+)]
+#[case("agent/active/heartbeat.yaml", "missing-fields", CheckKind::Schema, "")]
+#[case("agent/active/heartbeat.yaml", "wrong-types", CheckKind::Schema, "")]
+#[case(
+    "agent/active/checks-itemid.yaml",
+    "missing-fields",
+    CheckKind::Schema,
+    "7.0"
+)]
+// 6.4+ config_revision steps (at 5.4/6.0 the fault changes nothing, hence per version).
+#[case(
+    "agent/active/checks-itemid.yaml",
+    "stale-revision",
+    CheckKind::Match,
+    "6.4"
+)]
+#[case(
+    "agent/active/checks-itemid.yaml",
+    "stale-revision",
+    CheckKind::Match,
+    "7.0"
+)]
+#[case(
+    "agent/as-agent/active-checks.yaml",
+    "stale-revision",
+    CheckKind::Match,
+    "7.0"
+)]
 // server-for-agents (the harness plays an active agent)
-#[case("agent/as-agent/active-checks.yaml", "wrong-response", CheckKind::Kind)]
+#[case(
+    "agent/as-agent/active-checks.yaml",
+    "wrong-response",
+    CheckKind::Kind,
+    ""
+)]
 #[case(
     "agent/as-agent/active-checks.yaml",
     "missing-fields",
-    CheckKind::Schema
+    CheckKind::Schema,
+    ""
 )]
-#[case("agent/as-agent/active-checks.yaml", "wrong-types", CheckKind::Schema)]
-#[case("agent/as-agent/agent-data.yaml", "bad-frame", CheckKind::Frame)]
-#[case("agent/as-agent/agent-data.yaml", "no-close", CheckKind::Close)]
+#[case(
+    "agent/as-agent/active-checks.yaml",
+    "wrong-types",
+    CheckKind::Schema,
+    ""
+)]
+#[case("agent/as-agent/agent-data.yaml", "bad-frame", CheckKind::Frame, "")]
+#[case("agent/as-agent/agent-data.yaml", "no-close", CheckKind::Close, "")]
 // server-for-agents (the harness plays zabbix_sender)
-#[case("sender/data.yaml", "wrong-response", CheckKind::Match)]
-#[case("sender/data.yaml", "missing-fields", CheckKind::Schema)]
-#[case("sender/data.yaml", "wrong-types", CheckKind::Schema)]
-#[case("sender/data.yaml", "no-close", CheckKind::Close)]
-#[case("sender/invalid-json.yaml", "extra-bytes", CheckKind::Frame)]
-#[case("sender/unknown-host.yaml", "no-reply", CheckKind::Timeout)]
-fn fault_is_caught(#[case] scenario: &str, #[case] fault: &str, #[case] check: CheckKind) {
-    let path = format!("scenarios/{scenario}");
-    let r = support::run(&[&path], Some(fault), Duration::from_secs(5));
-    support::assert_all_failed_with(&r, &format!("{scenario} with fault {fault}"), check);
+#[case("sender/data.yaml", "wrong-response", CheckKind::Match, "")]
+#[case("sender/data.yaml", "missing-fields", CheckKind::Schema, "")]
+#[case("sender/data.yaml", "wrong-types", CheckKind::Schema, "")]
+#[case("sender/data.yaml", "no-close", CheckKind::Close, "")]
+#[case("sender/invalid-json.yaml", "extra-bytes", CheckKind::Frame, "")]
+#[case("sender/unknown-host.yaml", "no-reply", CheckKind::Timeout, "")]
+fn fault_is_caught(
+    #[case] scenario: &str,
+    #[case] fault: &str,
+    #[case] check: CheckKind,
+    #[case] version: &str,
+) {
+    let root = support::root();
+    let r = support::run_opts(&zbx_conform::runner::RunOptions {
+        paths: vec![root.join("scenarios").join(scenario)],
+        fault: Some(fault.to_string()),
+        versions: if version.is_empty() {
+            vec![]
+        } else {
+            vec![version.to_string()]
+        },
+        jobs: 8,
+        timeout: Duration::from_secs(5),
+        ..zbx_conform::runner::RunOptions::default()
+    });
+    support::assert_all_failed_with(
+        &r,
+        &format!("{scenario} [{version}] with fault {fault}"),
+        check,
+    );
 }
 
 /// Every fault an agent-protocol peer implements appears in the table above at least
@@ -106,7 +222,8 @@ fn every_agent_fault_is_exercised() {
     for peer in ["agent-passive", "agent-active", "server-for-agents"] {
         for fault in zbx_conform::roles::faults_for(peer) {
             assert!(
-                table.contains(&format!("\"{fault}\", CheckKind::")),
+                table.contains(&format!("\"{fault}\", CheckKind::"))
+                    || table.contains(&format!("\"{fault}\",\n    CheckKind::")),
                 "fault {fault} of {peer} has no self-test case"
             );
         }

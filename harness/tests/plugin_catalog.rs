@@ -85,7 +85,8 @@ fn fixtures_are_valid_and_recognised(
         .map(|k| k.kind.clone());
     assert_eq!(got.as_deref(), Some(kind));
     // Mutations every schema must reject: a wrong type code, a missing id, an unknown member
-    // (except where members are deliberately open).
+    // (the 7.0 Export request was open until its `timeout` member was measured on the real
+    // agent2 7.0.22; now every schema is closed).
     let mut wrong_type = f.clone();
     wrong_type["type"] = json!(99);
     assert!(
@@ -100,11 +101,9 @@ fn fixtures_are_valid_and_recognised(
     );
     let mut extra = f.clone();
     extra["zbxconform_extra"] = json!(1);
-    let open = version == "7.0" && kind == "export.request";
-    assert_eq!(
-        violations(&c, &cache, version, kind, &extra) == 0,
-        open,
-        "{kind} {version}: unknown member"
+    assert!(
+        violations(&c, &cache, version, kind, &extra) > 0,
+        "{kind} {version}: unknown member accepted"
     );
 }
 

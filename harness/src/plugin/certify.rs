@@ -925,7 +925,9 @@ impl<'a> Suite<'a> {
             let mark = Self::mark(&h);
             let res = h
                 .request(
-                    json!({"type": types::EXPORT_REQUEST, "key": key}),
+                    self.opts
+                        .version
+                        .export_request(key, self.opts.request_timeout),
                     self.opts.request_timeout,
                 )
                 .await;
@@ -962,7 +964,10 @@ impl<'a> Suite<'a> {
     ) -> Option<PluginHost> {
         let mut host = self.ensure_alive(host, reg, id).await?;
         let mark = Self::mark(&host);
-        let mut msg = json!({"type": types::EXPORT_REQUEST, "key": key});
+        let mut msg = self
+            .opts
+            .version
+            .export_request(key, self.opts.request_timeout);
         if !params.is_empty() {
             msg["parameters"] = json!(params);
         }
@@ -1005,7 +1010,11 @@ impl<'a> Suite<'a> {
         for i in 0..n {
             let key = reg.keys[i % reg.keys.len()].clone();
             let rid = host.next_id();
-            let msg = json!({"id": rid, "type": types::EXPORT_REQUEST, "key": key});
+            let mut msg = self
+                .opts
+                .version
+                .export_request(&key, self.opts.request_timeout);
+            msg["id"] = json!(rid);
             if let Err(e) = host.send(&msg).await {
                 self.req(id).host_error("all requests could be sent", &e);
                 break;

@@ -71,6 +71,18 @@ impl PluginVersion {
             PluginVersion::V6_4 | PluginVersion::V7_0 => "6.4.0",
         }
     }
+
+    /// An Export request as an agent of this generation sends it (without `id`): 7.0
+    /// agents add the item timeout in whole seconds as `timeout` (measured on agent2
+    /// 7.0.22: 10 for `zabbix_get -t 10`, ci/NOTES-trixie.md §6); 6.0 sends none, and
+    /// 6.4 is unverified, so none either.
+    pub fn export_request(self, key: &str, timeout: std::time::Duration) -> serde_json::Value {
+        let mut msg = serde_json::json!({"type": types::EXPORT_REQUEST, "key": key});
+        if self == PluginVersion::V7_0 {
+            msg["timeout"] = serde_json::json!(timeout.as_secs().clamp(1, 600));
+        }
+        msg
+    }
 }
 
 impl std::fmt::Display for PluginVersion {

@@ -4,6 +4,14 @@
 //! rows, a 32-hex session fixed for its lifetime, increasing ids, clock/ns), one request
 //! per connection, and starts over. Items it was given stay in force when a later
 //! refresh fails, as with the real agent.
+//!
+//! 6.4+ (as zabbix_agentd 7.0.22, measured, ci/NOTES-trixie.md §4): `active checks`
+//! carries the agent's version, `session` and the `config_revision` it last received;
+//! only itemid-shaped items are taken (an answer with a legacy item is ignored, as the
+//! real agent logs `cannot retrieve value of tag "itemid"`); `agent data` has itemid rows
+//! and a top-level host and version; an `active check heartbeat` goes out at start and
+//! every [`HEARTBEAT_EVERY`] cycles. 7.0 adds `variant` 1 to all three and the version to
+//! the heartbeat.
 
 use super::agent_passive::{value_of, AGENT_HOST};
 use super::agent_registry::{is, send_payload, AgentContext, AgentFault};
@@ -18,12 +26,25 @@ use std::time::Duration;
 pub const INTERVAL: Duration = Duration::from_millis(200);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Cycles between two heartbeats (6.4+): 5 × 200 ms, i.e. HeartbeatFrequency=1.
+pub const HEARTBEAT_EVERY: u32 = 5;
+/// The `heartbeat_freq` the reference agent announces (seconds).
+const HEARTBEAT_FREQ: u64 = 1;
+
+/// One active item: its key and (6.4+, or agents >= 4.4) its itemid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Item {
+    key: String,
+    itemid: Option<u64>,
+}
 
 /// Run the agent's cycle forever (the caller stops it by dropping the future).
 pub(crate) async fn run(ctx: AgentContext, server: SocketAddr) {
     let session = data::new_session();
     let mut next_id = 1u64;
-    let mut keys: Vec<String> = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
+    let mut revision = 0u64;
+    let mut cycle = 0u32;
     loop {
         if is(ctx.fault, AgentFault::NoReply) {
             // Connects and says nothing; the harness times out waiting.
@@ -34,54 +55,117 @@ pub(crate) async fn run(ctx: AgentContext, server: SocketAddr) {
             tokio::time::sleep(INTERVAL).await;
             continue;
         }
-        if let Some(Payload::Object(answer)) = exchange(&ctx, server, &checks_request(&ctx)).await {
-            if let Some(given) = item_keys(&answer) {
-                keys = given;
+        if ctx.profile.agent_heartbeat() && cycle % HEARTBEAT_EVERY == 0 {
+            exchange(&ctx, server, &heartbeat(&ctx)).await;
+        }
+        cycle = cycle.wrapping_add(1);
+        let request = checks_request(&ctx, &session, revision);
+        if let Some(Payload::Object(answer)) = exchange(&ctx, server, &request).await {
+            if let Some(given) = items_of(&ctx, &answer) {
+                items = given;
+                if let Some(r) = data::u64_of(&answer, "config_revision") {
+                    revision = r;
+                }
             }
         }
-        if !keys.is_empty() {
-            let request = data_request(&ctx, &session, &keys, &mut next_id);
+        if !items.is_empty() {
+            let request = data_request(&ctx, &session, &items, &mut next_id);
             exchange(&ctx, server, &request).await;
         }
         tokio::time::sleep(INTERVAL).await;
     }
 }
 
-fn checks_request(ctx: &AgentContext) -> Value {
-    if is(ctx.fault, AgentFault::MissingFields) {
-        json!({"request": "active checks"})
-    } else {
-        json!({"request": "active checks", "host": AGENT_HOST})
+/// `version` (the full release) and, from 7.0, `variant` 1 — what 7.0.22 agentd adds to
+/// every active message (6.4 assumed to send the version only).
+fn add_version(ctx: &AgentContext, m: &mut Map<String, Value>) {
+    m.insert("version".into(), json!(ctx.profile.full));
+    if ctx.profile.agent_variant() {
+        m.insert("variant".into(), json!(1));
     }
 }
 
-/// The keys of a successful `active checks` answer; `None` when it is not one.
-fn item_keys(answer: &Map<String, Value>) -> Option<Vec<String>> {
+fn checks_request(ctx: &AgentContext, session: &str, revision: u64) -> Value {
+    let mut m = Map::new();
+    m.insert("request".into(), json!("active checks"));
+    if !is(ctx.fault, AgentFault::MissingFields) {
+        m.insert("host".into(), json!(AGENT_HOST));
+    }
+    if ctx.profile.agent_item_revisions() {
+        let revision = if is(ctx.fault, AgentFault::StaleRevision) {
+            0
+        } else {
+            revision
+        };
+        m.insert("config_revision".into(), json!(revision));
+        m.insert("session".into(), json!(session));
+        add_version(ctx, &mut m);
+    }
+    Value::Object(m)
+}
+
+/// `active check heartbeat` (6.4+; 7.0 with version and variant).
+fn heartbeat(ctx: &AgentContext) -> Value {
+    let mut m = Map::new();
+    m.insert("request".into(), json!("active check heartbeat"));
+    m.insert("host".into(), json!(AGENT_HOST));
+    if is(ctx.fault, AgentFault::WrongTypes) {
+        m.insert("heartbeat_freq".into(), json!(HEARTBEAT_FREQ.to_string()));
+    } else if !is(ctx.fault, AgentFault::MissingFields) {
+        m.insert("heartbeat_freq".into(), json!(HEARTBEAT_FREQ));
+    }
+    if ctx.profile.agent_variant() {
+        add_version(ctx, &mut m);
+    }
+    Value::Object(m)
+}
+
+/// The items of a successful `active checks` answer; `None` when it is not one, or
+/// (6.4+) when an item lacks its itemid.
+fn items_of(ctx: &AgentContext, answer: &Map<String, Value>) -> Option<Vec<Item>> {
     if wire::str_of(answer, "response") != Some("success") {
         return None;
     }
-    let items = answer.get("data")?.as_array()?;
-    Some(
-        items
-            .iter()
-            .filter_map(|i| i.get("key").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect(),
-    )
+    let need_itemid = ctx.profile.agent_item_revisions();
+    let mut out = Vec::new();
+    for i in answer.get("data")?.as_array()? {
+        let Some(key) = i.get("key").and_then(Value::as_str) else {
+            continue;
+        };
+        let itemid = i.get("itemid").and_then(Value::as_u64);
+        if need_itemid && itemid.is_none() {
+            return None;
+        }
+        out.push(Item {
+            key: key.to_string(),
+            itemid,
+        });
+    }
+    Some(out)
 }
 
-/// One `agent data` message with a row per key.
-fn data_request(ctx: &AgentContext, session: &str, keys: &[String], next_id: &mut u64) -> Value {
+/// One `agent data` message with a row per item: host + key rows up to 6.0, itemid rows
+/// with a top-level host and version from 6.4.
+fn data_request(ctx: &AgentContext, session: &str, items: &[Item], next_id: &mut u64) -> Value {
     let wrong_types = is(ctx.fault, AgentFault::WrongTypes);
+    let by_itemid = ctx.profile.agent_item_revisions();
     let (clock, ns) = data::now();
-    let rows: Vec<Value> = keys
+    let rows: Vec<Value> = items
         .iter()
-        .map(|key| {
+        .map(|item| {
+            let key = item.key.as_str();
             let id = *next_id;
             *next_id += 1;
             let mut row = Map::new();
-            row.insert("host".into(), json!(AGENT_HOST));
-            row.insert("key".into(), json!(key));
+            match (by_itemid, item.itemid) {
+                (true, Some(itemid)) => {
+                    row.insert("itemid".into(), json!(itemid));
+                }
+                _ => {
+                    row.insert("host".into(), json!(AGENT_HOST));
+                    row.insert("key".into(), json!(key));
+                }
+            }
             match value_of(ctx, key) {
                 Some(v) if wrong_types => {
                     row.insert(
@@ -114,6 +198,10 @@ fn data_request(ctx: &AgentContext, session: &str, keys: &[String], next_id: &mu
     m.insert("request".into(), json!("agent data"));
     if !is(ctx.fault, AgentFault::MissingFields) {
         m.insert("session".into(), json!(session));
+    }
+    if by_itemid {
+        add_version(ctx, &mut m);
+        m.insert("host".into(), json!(AGENT_HOST));
     }
     m.insert("data".into(), Value::Array(rows));
     m.insert("clock".into(), json!(clock));
@@ -152,10 +240,26 @@ mod tests {
         }
     }
 
+    fn items(keys: &[&str]) -> Vec<Item> {
+        keys.iter()
+            .map(|k| Item {
+                key: k.to_string(),
+                itemid: None,
+            })
+            .collect()
+    }
+
+    fn ctx70(fault: Option<AgentFault>) -> AgentContext {
+        AgentContext {
+            profile: super::super::version::lookup("7.0").expect("7.0 profile"),
+            fault,
+        }
+    }
+
     #[test]
     fn agent_data_rows_follow_the_items() {
         let mut id = 1;
-        let keys = vec!["agent.ping".to_string(), "nope".to_string()];
+        let keys = items(&["agent.ping", "nope"]);
         let v = data_request(&ctx(None), &"a".repeat(32), &keys, &mut id);
         assert_eq!(v["data"][0]["value"], "1");
         assert_eq!(v["data"][0]["id"], 1);
@@ -171,9 +275,61 @@ mod tests {
         let ok = json!({"response": "success", "data": [{"key": "agent.ping"}]});
         let failed = json!({"response": "failed", "info": "host [x] not found"});
         assert_eq!(
-            item_keys(ok.as_object().expect("object")),
-            Some(vec!["agent.ping".to_string()])
+            items_of(&ctx(None), ok.as_object().expect("object")),
+            Some(items(&["agent.ping"]))
         );
-        assert_eq!(item_keys(failed.as_object().expect("object")), None);
+        assert_eq!(
+            items_of(&ctx(None), failed.as_object().expect("object")),
+            None
+        );
+        // 7.0 takes only itemid items.
+        assert_eq!(
+            items_of(&ctx70(None), ok.as_object().expect("object")),
+            None
+        );
+    }
+
+    #[test]
+    fn messages_at_7_0_look_like_agentd_7_0_22() {
+        let c = ctx70(None);
+        let s = "b".repeat(32);
+        let req = checks_request(&c, &s, 5);
+        assert_eq!(
+            req,
+            json!({"request": "active checks", "host": AGENT_HOST, "config_revision": 5,
+                   "session": s, "version": "7.0.0", "variant": 1})
+        );
+        let answer = json!({"response": "success", "config_revision": 9,
+            "data": [{"key": "agent.ping", "itemid": 44302, "delay": "1s", "lastlogsize": 0, "mtime": 0}]});
+        let given = items_of(&c, answer.as_object().expect("object")).expect("items");
+        let mut id = 1;
+        let data = data_request(&c, &s, &given, &mut id);
+        assert_eq!(data["data"][0]["itemid"], 44302);
+        assert_eq!(data["data"][0]["value"], "1");
+        assert!(data["data"][0].get("host").is_none());
+        assert_eq!(
+            (data["host"].clone(), data["variant"].clone()),
+            (json!(AGENT_HOST), json!(1))
+        );
+        let hb = heartbeat(&c);
+        assert_eq!(
+            hb,
+            json!({"request": "active check heartbeat", "host": AGENT_HOST, "heartbeat_freq": 1,
+                   "version": "7.0.0", "variant": 1})
+        );
+        assert!(heartbeat(&ctx70(Some(AgentFault::MissingFields)))
+            .get("heartbeat_freq")
+            .is_none());
+        assert_eq!(
+            heartbeat(&ctx70(Some(AgentFault::WrongTypes)))["heartbeat_freq"],
+            "1"
+        );
+        // 6.4: no variant, no version in the heartbeat.
+        let c64 = AgentContext {
+            profile: super::super::version::lookup("6.4").expect("6.4 profile"),
+            fault: None,
+        };
+        assert!(heartbeat(&c64).get("version").is_none());
+        assert!(checks_request(&c64, &s, 0).get("variant").is_none());
     }
 }

@@ -2,10 +2,17 @@
 //! plain-text check per connection. The request payload is the item key (a trailing
 //! `\r\n` is ignored); the reply is the value, or `ZBX_NOTSUPPORTED`, a NUL byte and the
 //! error message; plain 0x01 frames; then the agent closes.
+//!
+//! At 7.0 a payload that is a JSON object is a JSON passive check request, answered as
+//! zabbix_agentd 7.0.22 does (measured, ci/NOTES-trixie.md §4): `{"version","variant":1,
+//! "data":[{"value"}|{"error"}]}` for the first item only, or `{"version","variant",
+//! "error"}` when the request itself is malformed. Plain keys are still answered the
+//! old way; a payload that is not valid JSON is taken for a key, as the real agents do.
 
 use super::agent_registry::{is, send_payload, AgentContext, AgentFault};
 use super::wire::{self, BadFrame, Conn, Sent};
 use super::Serve;
+use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -73,6 +80,100 @@ pub(crate) fn payload(fault: Option<AgentFault>, answer: &Answer) -> Vec<u8> {
     }
 }
 
+/// The 7.0 JSON request in `payload`, if it is a JSON object and the peer speaks 7.0.
+fn json_request(ctx: &AgentContext, payload: &[u8]) -> Option<Map<String, Value>> {
+    if !ctx.profile.json_passive_checks() || is(ctx.fault, AgentFault::NoJson) {
+        return None;
+    }
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// `timeout` of a JSON passive check: seconds as a number or a string with an optional
+/// `s` suffix ("3", "3s"; both accepted by 7.0.22 agents); valid from 1 to 600.
+fn timeout_ok(v: &Value) -> bool {
+    let secs = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.strip_suffix('s').unwrap_or(s).parse::<u64>().ok(),
+        _ => None,
+    };
+    secs.is_some_and(|t| (1..=600).contains(&t))
+}
+
+/// The error text agentd 7.0 gives for a missing member.
+fn missing(what: &str, name: &str) -> String {
+    format!(
+        "cannot find the \"{name}\" {what} in the received JSON object: \
+         cannot find pair with name \"{name}\""
+    )
+}
+
+/// The reply to a JSON passive check request: `Ok(item)` for the first item's value or
+/// error, `Err(message)` for a malformed request.
+fn json_answer(ctx: &AgentContext, request: &Map<String, Value>) -> Result<Value, String> {
+    let wrong = is(ctx.fault, AgentFault::WrongResponse);
+    let req = match request.get("request") {
+        Some(Value::String(r)) => r.as_str(),
+        _ => return Err(missing("object", "request")),
+    };
+    if req != "passive checks" {
+        // wrong-response: answers an unknown request as if it were a check.
+        return if wrong {
+            Ok(json!({"value": "1"}))
+        } else {
+            Err(format!("unknown request \"{req}\""))
+        };
+    }
+    let Some(Value::Array(items)) = request.get("data") else {
+        return Err(missing("array", "data"));
+    };
+    // Only the first item is answered (measured: two keys → one value).
+    let Some(first) = items.first() else {
+        return if wrong {
+            Ok(json!({"value": "1"}))
+        } else {
+            Err("received empty \"data\" tag".into())
+        };
+    };
+    let Some(key) = first.get("key").and_then(Value::as_str) else {
+        return Err(missing("object", "key"));
+    };
+    let Some(timeout) = first.get("timeout") else {
+        return Err(missing("object", "timeout"));
+    };
+    if !timeout_ok(timeout) {
+        return Ok(json!({"error": "Unsupported timeout value."}));
+    }
+    Ok(match answer(ctx, key) {
+        Answer::Value(v) if is(ctx.fault, AgentFault::WrongTypes) => {
+            json!({"value": v.parse::<i64>().map_or(json!(v), |n| json!(n))})
+        }
+        Answer::Value(v) => json!({"value": v}),
+        Answer::NotSupported(m) => json!({"error": m}),
+    })
+}
+
+/// The whole JSON reply, with the JSON-level faults applied.
+pub(crate) fn json_reply(ctx: &AgentContext, request: &Map<String, Value>) -> Value {
+    let mut reply = Map::new();
+    reply.insert("version".into(), json!(ctx.profile.full));
+    if !is(ctx.fault, AgentFault::MissingFields) {
+        let variant = if is(ctx.fault, AgentFault::WrongTypes) {
+            json!("1")
+        } else {
+            json!(1)
+        };
+        reply.insert("variant".into(), variant);
+    }
+    match json_answer(ctx, request) {
+        Ok(item) => reply.insert("data".into(), json!([item])),
+        Err(e) => reply.insert("error".into(), json!(e)),
+    };
+    Value::Object(reply)
+}
+
 /// The key of a passive check request: the payload without a trailing `\r\n`/`\n`.
 fn key_of(payload: &[u8]) -> String {
     let mut end = payload.len();
@@ -96,8 +197,10 @@ impl AgentPassive {
             wire::hold(&mut conn).await;
             return;
         }
-        let key = key_of(&frame.payload);
-        let reply = payload(fault, &answer(&self.ctx, &key));
+        let reply = match json_request(&self.ctx, &frame.payload) {
+            Some(request) => json_reply(&self.ctx, &request).to_string().into_bytes(),
+            None => payload(fault, &answer(&self.ctx, &key_of(&frame.payload))),
+        };
         // agentd answers plain frames whatever the request was.
         if send_payload(&mut conn, &reply, false, fault, BadFrame::Magic).await == Sent::Close {
             return;
@@ -133,6 +236,82 @@ mod tests {
             b"ZBX_NOTSUPPORTED\0Unsupported item key."
         );
         assert_eq!(key_of(b"agent.ping\r\n"), "agent.ping");
+    }
+
+    fn ctx70(fault: Option<AgentFault>) -> AgentContext {
+        AgentContext {
+            profile: super::super::version::lookup("7.0").expect("7.0 profile"),
+            fault,
+        }
+    }
+
+    fn reply70(fault: Option<AgentFault>, request: Value) -> Value {
+        let c = ctx70(fault);
+        let req = json_request(&c, request.to_string().as_bytes());
+        match req {
+            Some(r) => json_reply(&c, &r),
+            None => json!(String::from_utf8_lossy(&payload(
+                fault,
+                &answer(&c, &request.to_string())
+            ))),
+        }
+    }
+
+    #[test]
+    fn json_passive_checks_like_agentd_7_0() {
+        let check = |key: &str, timeout: Value| json!({"request": "passive checks", "data": [{"key": key, "timeout": timeout}]});
+        assert_eq!(
+            reply70(None, check("agent.version", json!(3))),
+            json!({"version": "7.0.0", "variant": 1, "data": [{"value": "7.0.0"}]})
+        );
+        assert_eq!(
+            reply70(None, check("bogus", json!("3s")))["data"][0]["error"],
+            "Unsupported item key."
+        );
+        assert_eq!(
+            reply70(None, check("agent.ping", json!(0)))["data"][0]["error"],
+            "Unsupported timeout value."
+        );
+        let two = json!({"request": "passive checks", "data": [
+            {"key": "agent.ping", "timeout": 3}, {"key": "agent.version", "timeout": 3}]});
+        assert_eq!(reply70(None, two)["data"], json!([{"value": "1"}]));
+        let empty = json!({"request": "passive checks", "data": []});
+        assert_eq!(
+            reply70(None, empty.clone())["error"],
+            "received empty \"data\" tag"
+        );
+        let nope = json!({"request": "nope", "data": []});
+        assert_eq!(
+            reply70(None, nope.clone())["error"],
+            "unknown request \"nope\""
+        );
+        let no_timeout = json!({"request": "passive checks", "data": [{"key": "agent.ping"}]});
+        assert!(reply70(None, no_timeout)["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"timeout\"")));
+        // 6.0 has no JSON passive checks: the payload is an (unsupported) key.
+        let c60 = ctx(None);
+        assert!(json_request(&c60, check("agent.ping", json!(3)).to_string().as_bytes()).is_none());
+        // Faults.
+        assert!(reply70(
+            Some(AgentFault::MissingFields),
+            check("agent.ping", json!(3))
+        )
+        .get("variant")
+        .is_none());
+        let wt = reply70(Some(AgentFault::WrongTypes), check("agent.ping", json!(3)));
+        assert_eq!(
+            (wt["variant"].clone(), wt["data"][0]["value"].clone()),
+            (json!("1"), json!(1))
+        );
+        assert_eq!(
+            reply70(Some(AgentFault::WrongResponse), nope)["data"][0]["value"],
+            "1"
+        );
+        assert_eq!(
+            reply70(Some(AgentFault::NoJson), check("agent.ping", json!(3))),
+            json!("ZBX_NOTSUPPORTED\u{0}Unsupported item key.")
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub(crate) const REFERENCES: &[(&str, &str, bool)] = &[
         "a passive agent (zabbix_agentd style): listens; answers one plain-text passive check \
          per connection from a fixed table (agent.ping → 1, agent.version → the full version, \
          agent.hostname → zbx-conform-agent), anything else ZBX_NOTSUPPORTED + NUL + \
-         \"Unsupported item key.\", then closes",
+         \"Unsupported item key.\", then closes; at 7.0 also JSON passive checks \
+         (`{\"request\":\"passive checks\",...}` → version, variant 1, the first item's value \
+         or error, or a request error, as zabbix_agentd 7.0.22 answers)",
         true,
     ),
     (
@@ -29,15 +31,19 @@ pub(crate) const REFERENCES: &[(&str, &str, bool)] = &[
         "an active agent named \"zbx-conform-agent\" (zabbix_agentd style, no version field): \
          connects to the harness (connect_to), which plays the server trapper; asks for \
          `active checks`, then sends `agent data` rows for the items it was given, one \
-         request per connection, every 200 ms",
+         request per connection, every 200 ms; 6.4+ as zabbix_agentd 7.0.22: version, \
+         session and config_revision in `active checks`, itemid items only, itemid rows, \
+         an `active check heartbeat` at start and every second (7.0: variant 1 everywhere)",
         false,
     ),
     (
         "server-for-agents",
         "a server trapper for agents and senders: listens; answers `active checks` with \
          agent.ping and agent.version (legacy item shape without version, itemid shape for \
-         version >= 4.4), `agent data` and `sender data` with processed/failed/total counts \
-         (hosts or keys starting with \"unknown\" count as failed)",
+         version >= 4.4; 6.4+ with config_revision 7001 and no items for an agent reporting \
+         it; 7.0 items with a timeout), `agent data` and `sender data` with \
+         processed/failed/total counts (hosts or keys starting with \"unknown\" count as \
+         failed; itemid rows count with the message's host)",
         true,
     ),
 ];
@@ -53,6 +59,8 @@ pub(crate) enum AgentFault {
     ExtraBytes,
     NoClose,
     NoNul,
+    NoJson,
+    StaleRevision,
 }
 
 /// Every fault: what it is, its name, what it does and breaks, and which peers have it.
@@ -60,25 +68,28 @@ pub(crate) const FAULTS: &[(AgentFault, &str, &str, &[&str])] = &[
     (
         AgentFault::WrongResponse,
         "wrong-response",
-        "agent-passive: agent.ping answers 0, agent.version 4.0.0, unknown keys get a value; \
-         server-for-agents: every value counted as failed, active checks refused as \
+        "agent-passive: agent.ping answers 0, agent.version 4.0.0, unknown keys get a value, \
+         7.0 JSON requests it must refuse get a value; server-for-agents: every value counted as failed, active checks refused as \
          \"host [..] not found\" — breaks `match`/`kind` checks",
         &["agent-passive", "server-for-agents"],
     ),
     (
         AgentFault::MissingFields,
         "missing-fields",
-        "agent-passive: ZBX_NOTSUPPORTED + NUL without a message; agent-active: no session in \
-         agent data, no host in active checks; server-for-agents: no info / no data — breaks \
-         `schema` checks",
+        "agent-passive: ZBX_NOTSUPPORTED + NUL without a message, 7.0 JSON replies without \
+         variant; agent-active: no session in agent data, no host in active checks, no \
+         heartbeat_freq in heartbeats; server-for-agents: no info / no data (6.4+: items \
+         without mtime) — breaks `schema` checks",
         &["agent-passive", "agent-active", "server-for-agents"],
     ),
     (
         AgentFault::WrongTypes,
         "wrong-types",
-        "agent-active: numeric values and string ids in agent data; server-for-agents: numeric \
-         info, string itemid, integer delay for >= 4.4 agents — breaks `schema` checks",
-        &["agent-active", "server-for-agents"],
+        "agent-passive: 7.0 JSON replies with numeric values and a string variant; \
+         agent-active: numeric values and string ids in agent data, a string heartbeat_freq; \
+         server-for-agents: numeric info, string itemid, integer delay for >= 4.4 agents — \
+         breaks `schema` checks",
+        &["agent-passive", "agent-active", "server-for-agents"],
     ),
     (
         AgentFault::BadFrame,
@@ -111,6 +122,21 @@ pub(crate) const FAULTS: &[(AgentFault, &str, &str, &[&str])] = &[
         "agent-passive: \"ZBX_NOTSUPPORTED Unsupported item key.\" with a space instead of \
          the NUL, which a server takes as an ordinary value — breaks `kind` checks",
         &["agent-passive"],
+    ),
+    (
+        AgentFault::NoJson,
+        "no-json",
+        "agent-passive at 7.0: takes a JSON passive check request for an item key, as a \
+         pre-7.0 agent does (ZBX_NOTSUPPORTED + NUL + message) — breaks `kind` checks",
+        &["agent-passive"],
+    ),
+    (
+        AgentFault::StaleRevision,
+        "stale-revision",
+        "6.4+: agent-active always reports config_revision 0 (forgets the revision it was \
+         sent); server-for-agents ignores the agent's revision and always sends every item — \
+         breaks `match` checks",
+        &["agent-active", "server-for-agents"],
     ),
 ];
 

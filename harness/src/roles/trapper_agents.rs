@@ -10,6 +10,13 @@
 //!   empty) are not known, so scenarios reach the failure branches without configuration.
 //! - invalid JSON gets the generic failure, JSON without a known request is closed
 //!   silently, a `host:key:value` text payload gets the raw bytes `OK`.
+//!
+//! 6.4+ (incremental item configuration, protocol.md §3.2; ci/NOTES-trixie.md §4 for what
+//! 7.0.22 agents send and accept): every `active checks` answer carries the server's
+//! `config_revision` ([`REVISION`]); an agent that reports that revision gets no `data`
+//! (its items are current), any other revision the full item list. 7.0 items also carry
+//! a `timeout`. `agent data` rows may be itemid rows (7.0 agents): such a row counts as
+//! processed when the message's top-level host is known.
 
 use super::agent_registry::{info, is, send_payload, AgentContext, AgentFault};
 use super::version::parse_major_minor;
@@ -23,6 +30,9 @@ use std::time::Instant;
 
 /// The active items every known host has: key, itemid, interval.
 const ITEMS: &[(&str, u64, u64)] = &[("agent.ping", 10001, 1), ("agent.version", 10002, 1)];
+
+/// The item configuration revision a 6.4+ reference server announces.
+pub(crate) const REVISION: u64 = 7001;
 
 pub(crate) struct TrapperForAgents {
     ctx: AgentContext,
@@ -98,10 +108,19 @@ impl TrapperForAgents {
         };
         let modern = version >= (4, 4);
         let wrong_types = is(fault, AgentFault::WrongTypes);
+        let missing = is(fault, AgentFault::MissingFields);
+        let revisions = self.ctx.profile.agent_item_revisions();
+        if revisions
+            && !is(fault, AgentFault::StaleRevision)
+            && request.get("config_revision").and_then(Value::as_u64) == Some(REVISION)
+        {
+            // The agent's items are current: no data (protocol.md §3.2, 6.4+).
+            return json!({"response": "success", "config_revision": REVISION});
+        }
         let items: Vec<Value> = ITEMS
             .iter()
             .map(|(key, itemid, delay)| {
-                if modern {
+                let mut item = if modern {
                     json!({
                         "key": key,
                         "itemid": if wrong_types { json!(itemid.to_string()) } else { json!(itemid) },
@@ -116,13 +135,25 @@ impl TrapperForAgents {
                         "lastlogsize": 0,
                         "mtime": 0,
                     })
+                };
+                if modern && self.ctx.profile.agent_variant() {
+                    item["timeout"] = json!("3s");
                 }
+                if missing {
+                    // 6.4+ answers may lack `data`, so the fault drops a required item member.
+                    if let Some(m) = item.as_object_mut() {
+                        m.remove("mtime");
+                    }
+                }
+                item
             })
             .collect();
-        if is(fault, AgentFault::MissingFields) {
-            json!({"response": "success"})
-        } else {
-            json!({"response": "success", "data": items})
+        match (missing, revisions) {
+            (true, false) => json!({"response": "success"}),
+            (_, true) => {
+                json!({"response": "success", "config_revision": REVISION, "data": items})
+            }
+            (false, false) => json!({"response": "success", "data": items}),
         }
     }
 
@@ -148,7 +179,12 @@ impl TrapperForAgents {
                 });
             }
         }
+        let top_host = wire::str_of(request, "host").unwrap_or("");
         let ok = |row: &Value| {
+            if row.get("itemid").and_then(Value::as_u64).is_some() && row.get("key").is_none() {
+                // itemid row (agent2; 7.0 agentd): the host is the message's.
+                return known(top_host);
+            }
             let host = row.get("host").and_then(Value::as_str).unwrap_or("");
             let key = row.get("key").and_then(Value::as_str).unwrap_or("");
             known(host) && known(key)
@@ -215,6 +251,35 @@ mod tests {
         assert_eq!(modern["data"][0]["itemid"], 10001);
         let unknown = p.active_checks(&obj(json!({"request": "active checks", "host": "unknown"})));
         assert_eq!(unknown["response"], "failed");
+    }
+
+    #[test]
+    fn revisions_at_7_0() {
+        let p = TrapperForAgents::new(AgentContext {
+            profile: super::super::version::lookup("7.0").expect("7.0 profile"),
+            fault: None,
+        });
+        let first = p.active_checks(&obj(json!({"request": "active checks", "host": "h",
+            "version": "7.0.22", "variant": 2, "session": "a".repeat(32), "config_revision": 0})));
+        assert_eq!(first["config_revision"], REVISION);
+        assert_eq!(first["data"][0]["itemid"], 10001);
+        assert_eq!(first["data"][0]["timeout"], "3s");
+        let again = p.active_checks(&obj(json!({"request": "active checks", "host": "h",
+            "version": "7.0.22", "variant": 2, "session": "a".repeat(32), "config_revision": REVISION})));
+        assert_eq!(
+            again,
+            json!({"response": "success", "config_revision": REVISION})
+        );
+        let rows = p.values(
+            &obj(json!({"request": "agent data", "host": "h", "data": [
+                {"itemid": 1, "value": "1", "id": 1, "clock": 1},
+                {"itemid": 2, "value": "1", "id": 2, "clock": 1}]})),
+            Instant::now(),
+        );
+        assert!(rows["info"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("processed: 2; failed: 0;"));
     }
 
     #[test]

@@ -104,6 +104,34 @@ impl VersionProfile {
         self.at_least(7, 0)
     }
 
+    /// 7.0+: JSON passive checks (`{"request":"passive checks",...}` answered with
+    /// `version`, `variant` and one value or error), `variant` in every active-agent
+    /// message (protocol.md §3.1; ci/NOTES-trixie.md §4).
+    pub fn json_passive_checks(&self) -> bool {
+        self.at_least(7, 0)
+    }
+
+    /// 7.0+: active agents put `variant` (1 agentd, 2 agent2) and, in heartbeats, their
+    /// version in every message (measured on 7.0.22, ci/NOTES-trixie.md §4).
+    pub fn agent_variant(&self) -> bool {
+        self.at_least(7, 0)
+    }
+
+    /// 6.2+: active agents send `active check heartbeat` (protocol.md §3.4); of the
+    /// versions here, 6.4 and 7.0.
+    pub fn agent_heartbeat(&self) -> bool {
+        self.at_least(6, 2)
+    }
+
+    /// 6.4+: active agents send their version, `session` and `config_revision` in
+    /// `active checks` and take only itemid-shaped items (7.0.22 agentd logs `cannot
+    /// retrieve value of tag "itemid"` for the legacy shape); `agent data` has itemid rows
+    /// and a top-level host. Measured on 7.0.22 (ci/NOTES-trixie.md §4); 6.4 agentd is
+    /// unverified and assumed to be the same.
+    pub fn agent_item_revisions(&self) -> bool {
+        self.at_least(6, 4)
+    }
+
     /// Whether an active proxy of this version sends `proxy heartbeat` (deprecated and
     /// no longer sent since 6.4; servers still answer it).
     pub fn sends_heartbeat(&self) -> bool {
