@@ -73,7 +73,7 @@ declare -A PASSED FAILED OTHER WALL_MS RUNS
 versions_seen=()
 worst=0
 
-while read -r version label scenarios profile; do
+while read -r version label scenarios profile vars; do
     [[ -z ${version:-} || $version == \#* ]] && continue
     wanted_version "$version" || continue
     wanted_label "$label" || continue
@@ -90,7 +90,12 @@ while read -r version label scenarios profile; do
             --junit "$OUT/$name.xml" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
     else
         IFS=, read -r -a paths <<<"$scenarios"
-        "$ZBXC" run "${paths[@]}" --version "$version" --start-peer "$profile" --jobs 2 \
+        var_args=()
+        if [[ -n ${vars:-} ]]; then
+            IFS=, read -r -a pairs <<<"$vars"
+            for pair in "${pairs[@]}"; do var_args+=(--var "$pair"); done
+        fi
+        "$ZBXC" run "${paths[@]}" --version "$version" --start-peer "$profile" --jobs 2 "${var_args[@]}" \
             --run-dir "$OUT/run-$name" --no-matrix --color never \
             --junit "$OUT/$name.xml" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
     fi

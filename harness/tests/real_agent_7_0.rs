@@ -122,6 +122,19 @@ const REFRESH: [(&str, &str); 2] = [
     ("AGENT2_REFRESH_ACTIVE_CHECKS", "10"),
 ];
 
+/// The agent robustness suite (malformed frames, then a valid `agent.ping`), including
+/// the large (0x04) frame only real agents are asked about.
+#[rstest::rstest]
+#[case("ci/trixie/zabbix-agentd-7.0-passive.yaml")]
+#[case("ci/trixie/zabbix-agent2-7.0-passive.yaml")]
+fn agents_7_0_survive_malformed_frames(#[case] profile: &str) {
+    if !support::require_trixie_root(&format!("robustness against {profile}")) {
+        return;
+    }
+    let n = run_against(profile, &["scenarios/robustness-agent"], &["7.0"], &[]);
+    assert_eq!(n, 6);
+}
+
 #[test]
 fn agentd_7_0_passes_the_active_suite() {
     if !support::require_trixie_root("agentd_7_0_passes_the_active_suite") {
