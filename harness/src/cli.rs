@@ -70,9 +70,10 @@ enum Command {
         file: PathBuf,
     },
     /// Coverage matrix (message kinds × versions: real peer, reference peer, fixture
-    /// only) of one or more JSON reports written by `run --json`
+    /// only) of JSON reports written by `run --json` or `certify-plugin --json`, and of
+    /// `mock-plugin --record` files (*.jsonl: messages a real Agent 2 sent)
     Matrix {
-        /// JSON reports to merge [none: the catalog alone, every cell `fixture`]
+        /// Reports and records to merge [none: the catalog alone, every cell `fixture`]
         reports: Vec<PathBuf>,
         /// Only this protocol family (repeatable) [default: the families the reports
         /// touched, or all without reports]
@@ -385,10 +386,18 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
 fn cmd_matrix(catalog: &Catalog, reports: &[PathBuf], family: Vec<String>, format: Format) -> i32 {
     let mut exercised = Vec::new();
     for path in reports {
+        let is_record = path.extension().is_some_and(|e| e == "jsonl");
         let parsed = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-            .and_then(|v| report::matrix::exercised_in_json_report(&v));
+            .and_then(|t| {
+                if is_record {
+                    report::matrix::exercised_in_plugin_record(&t)
+                } else {
+                    serde_json::from_str(&t)
+                        .map_err(|e| e.to_string())
+                        .and_then(|v| report::matrix::exercised_in_json_report(&v))
+                }
+            });
         match parsed {
             Ok(mut e) => exercised.append(&mut e),
             Err(e) => {

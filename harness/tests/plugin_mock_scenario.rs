@@ -229,6 +229,7 @@ async fn real_agent2_serves_the_scenario_metrics_of_the_mock_plugin() {
     let checker =
         MessageChecker::new(zbx_conform::catalog::Catalog::load(&root()).expect("catalog"));
     let text = std::fs::read_to_string(&record).expect("the mock recorded messages");
+    support::keep_record(&record, "plugin-6.0-agent2-6.0.14");
     let mut seen: Vec<(bool, String, Value)> = Vec::new();
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).expect("record line");

@@ -417,6 +417,7 @@ async fn real_agent2_7_0_serves_the_mock_plugin() {
     // Every message the agent sent, checked again against the 7.0 plugin schemas.
     let checker = MessageChecker::new(Catalog::load(&root).expect("catalog"));
     let text = std::fs::read_to_string(&record).expect("the mock recorded messages");
+    support::keep_record(&record, "plugin-7.0-agent2-7.0.22");
     let mut seen: Vec<(bool, String, Value)> = Vec::new();
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).expect("record line");

@@ -273,3 +273,43 @@ fn matrix_rejects_bad_reports_and_unknown_families_with_usage_errors() {
     assert_eq!(fam.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&fam.stderr).contains("--family nope"));
 }
+
+#[test]
+fn mock_plugin_records_count_as_real_agent_messages() {
+    let record = r#"{"version":"7.0","initial":true,"kind":"register.request","problems":[],"message":{}}
+{"version":"7.0","initial":false,"kind":null,"problems":["unknown"],"message":{}}
+
+{"version":"7.0","initial":false,"kind":"export.request","problems":[],"message":{}}
+"#;
+    let e = matrix::exercised_in_plugin_record(record).unwrap();
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e
+        .iter()
+        .all(|x| x.real && x.family == "plugin" && x.version == "7.0"));
+    let m = matrix::build(support::catalog(), &e, &["plugin".into()]);
+    assert_eq!(cell(&m, "plugin", "export.request", "7.0"), Coverage::Real);
+    assert_eq!(
+        cell(&m, "plugin", "export.request", "6.0"),
+        Coverage::Fixture
+    );
+
+    let bad = matrix::exercised_in_plugin_record("{\"kind\":\"x\"}\nnot json\n").unwrap_err();
+    assert!(bad.contains("line 1: no `version`"), "{bad}");
+    let bad = matrix::exercised_in_plugin_record("\nnot json\n").unwrap_err();
+    assert!(bad.starts_with("line 2:"), "{bad}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent2.jsonl");
+    std::fs::write(&path, record).unwrap();
+    let out = bin().arg("matrix").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("register.request"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        ["register.request", "fixture", "fixture", "REAL"]
+    );
+}

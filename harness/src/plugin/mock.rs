@@ -6,8 +6,9 @@
 //! correct 6.0-SDK-style plugin — sequential handling, a trace log request per request,
 //! exit on Terminate — and validates every message the agent sends against the `plugin`
 //! schemas of the imitated version. With `--record FILE` each received message is
-//! appended to FILE as one JSON line `{"initial","kind","problems","message"}`, which a
-//! test (or a person) then inspects.
+//! appended to FILE as one JSON line `{"version","initial","kind","problems","message"}`,
+//! which a test (or a person) then inspects, and `zbx-conform matrix` counts as plugin
+//! kinds exchanged with a real agent.
 //!
 //! Without `--scenario`, metrics are `mock.ping` (returns 1, no parameters) and
 //! `mock.echo[text]` (returns text). With `--scenario FILE` the name, metrics, interfaces
@@ -331,8 +332,13 @@ async fn send(conn: &mut Connection<UnixStream, PluginCodec>, v: &Value) -> Resu
 /// agent must not see a plugin die because a log file is unwritable).
 fn record(cfg: &MockConfig, kind: Option<&str>, problems: &[String], message: &Value) {
     let Some(path) = &cfg.record else { return };
-    let line =
-        json!({"initial": cfg.initial, "kind": kind, "problems": problems, "message": message});
+    let line = json!({
+        "version": cfg.version.catalog_version(),
+        "initial": cfg.initial,
+        "kind": kind,
+        "problems": problems,
+        "message": message,
+    });
     let res = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -116,6 +116,33 @@ pub fn exercised_in_json_report(report: &serde_json::Value) -> Result<Vec<Exerci
     Ok(out.into_iter().collect())
 }
 
+/// The same from a `mock-plugin --record` file (JSON lines): every message a real Agent 2
+/// sent to the mock plugin, with its recognised kind. Lines without a kind (not
+/// recognised) are skipped; a line that is not JSON is an error naming the line.
+pub fn exercised_in_plugin_record(text: &str) -> Result<Vec<Exercised>, String> {
+    let mut out = BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let version = v
+            .get("version")
+            .and_then(|x| x.as_str())
+            .ok_or_else(|| format!("line {}: no `version` (not a mock-plugin record?)", i + 1))?;
+        if let Some(kind) = v.get("kind").and_then(|k| k.as_str()) {
+            out.insert(Exercised {
+                family: "plugin".to_string(),
+                version: version.to_string(),
+                kind: kind.to_string(),
+                real: true,
+            });
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
 /// The matrix of one protocol family.
 #[derive(Debug, Clone, Serialize)]
 pub struct FamilyMatrix {

@@ -190,3 +190,16 @@ pub fn require_trixie_root(test: &str) -> bool {
     eprintln!("SKIPPED: {test}: {why}");
     false
 }
+
+/// With `ZBXC_KEEP_RECORDS=DIR` set (as `.ci/run` does), copy a `mock-plugin --record`
+/// file there as `<name>.jsonl`, so `ci/run-matrix.sh` can count the plugin messages a
+/// real Agent 2 sent in the coverage matrix. A failed copy fails the test: CI asked for
+/// it.
+pub fn keep_record(record: &Path, name: &str) {
+    let Some(dir) = std::env::var_os("ZBXC_KEEP_RECORDS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("create ZBXC_KEEP_RECORDS");
+    std::fs::copy(record, dir.join(format!("{name}.jsonl"))).expect("keep the plugin record");
+}
