@@ -13,40 +13,23 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::Duration;
-use zbx_conform::catalog::Catalog;
 use zbx_conform::roles::{self, ReferenceConfig, RunningPeer};
-use zbx_conform::runner::peer::LoadedProfile;
-use zbx_conform::runner::{self, Outcome, RunOptions};
+use zbx_conform::runner::{Outcome, RunOptions};
 
-/// Run `paths` (version 6.0) against a real peer started from `profile`, one scenario at
-/// fresh agent per scenario, and require that every scenario passes.
+/// Run `paths` (version 6.0) against a real peer started from `profile`, a fresh agent
+/// per scenario, and require that every scenario passes.
 fn run_against(profile: &str, paths: &[&str]) {
-    let root = support::root();
-    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
-    let profile = LoadedProfile::load(&root.join(profile)).expect("peer profile loads");
-    let run_dir = tempfile::tempdir().expect("temp dir");
-    let opts = RunOptions {
-        paths: paths.iter().map(|p| root.join(p)).collect(),
-        versions: vec!["6.0".to_string()],
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer: Some(Arc::new(profile)),
-        run_dir: run_dir.path().to_path_buf(),
-        ..RunOptions::default()
-    };
-    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
-    assert!(!r.scenarios.is_empty(), "nothing ran");
-    let bad: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter(|s| s.outcome != Outcome::Passed)
-        .collect();
-    assert!(bad.is_empty(), "not all passed:\n{}", support::describe(&r));
-    assert_eq!(r.exit_code(), 0);
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agent-");
+    let r = support::run_with_peer(
+        profile,
+        Some(support::load_profile(profile)),
+        paths,
+        &["6.0"],
+        &[],
+        &run_dir,
+    );
+    support::assert_all_passed(profile, &r, 1);
 }
 
 #[test]

@@ -16,16 +16,12 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zbx_conform::catalog::Catalog;
 use zbx_conform::plugin::{MessageChecker, PluginVersion};
 use zbx_conform::roles::{self, ReferenceConfig};
-use zbx_conform::runner::peer::LoadedProfile;
-use zbx_conform::runner::{self, Outcome, RunOptions};
 use zbx_conform::transport::spawn::{PeerProcess, Readiness, SpawnSpec};
 
 const EXE: &str = env!("CARGO_BIN_EXE_zbx-conform");
@@ -38,46 +34,16 @@ fn peer_sh() -> PathBuf {
 /// Run `paths` at `versions` against a real peer started from `profile` (one fresh peer
 /// per scenario), require that every scenario passes, and return how many ran.
 fn run_against(profile: &str, paths: &[&str], versions: &[&str], vars: &[(&str, &str)]) -> usize {
-    let root = support::root();
-    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
-    let profile = LoadedProfile::load(&root.join(profile)).expect("peer profile loads");
-    let run_dir = tempfile::Builder::new()
-        .prefix("zbxc-a70")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let opts = RunOptions {
-        paths: paths.iter().map(|p| root.join(p)).collect(),
-        versions: versions.iter().map(|v| v.to_string()).collect(),
-        vars: vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer: Some(Arc::new(profile)),
-        run_dir: run_dir.path().to_path_buf(),
-        ..RunOptions::default()
-    };
-    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let started = Instant::now();
-    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
-    eprintln!(
-        "{} scenario(s) against {} in {:?}",
-        r.scenarios.len(),
-        opts.start_peer
-            .as_ref()
-            .map_or("?", |p| p.profile.name.as_str()),
-        started.elapsed()
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-a70-");
+    let r = support::run_with_peer(
+        profile,
+        Some(support::load_profile(profile)),
+        paths,
+        versions,
+        vars,
+        &run_dir,
     );
-    assert!(!r.scenarios.is_empty(), "nothing ran");
-    let bad: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter(|s| s.outcome != Outcome::Passed)
-        .collect();
-    assert!(bad.is_empty(), "not all passed:\n{}", support::describe(&r));
-    assert_eq!(r.exit_code(), 0);
+    support::assert_all_passed(profile, &r, 1);
     r.scenarios.len()
 }
 

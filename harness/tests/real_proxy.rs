@@ -16,7 +16,6 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zbx_conform::catalog::Catalog;
@@ -26,7 +25,9 @@ use zbx_conform::runner::{self, CheckKind, Outcome, RunOptions};
 use zbx_conform::scenario::vars::Vars;
 use zbx_conform::transport::{connect_tcp, Connection};
 
-/// Log lines that mean the proxy rejected what a scenario sent, or crashed.
+/// Log lines that mean the proxy rejected what a scenario sent, or crashed. The profiles
+/// list them in `fail_on_log`, so a scenario with such a line fails (checked while its
+/// run dir still exists; passed scenarios' run dirs are deleted).
 const BAD_LOG_LINES: &[&str] = &[
     "failed to update local proxy configuration copy",
     "Something impossible has just happened",
@@ -34,54 +35,24 @@ const BAD_LOG_LINES: &[&str] = &[
     "One child process died",
 ];
 
-fn proxy_bin() -> PathBuf {
-    std::env::var_os("ZABBIX_PROXY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/zabbix_proxy"))
-}
-
 /// Whether the real proxy is there; without it: skip (print why), or fail under CI=true.
 fn proxy_available(test: &str) -> bool {
-    let bin = proxy_bin();
-    if bin.is_file() {
-        return true;
+    let found = support::require_binary("ZABBIX_PROXY", "/usr/sbin/zabbix_proxy").is_some();
+    if !found {
+        eprintln!("SKIPPED {test}: no zabbix_proxy (bash ci/install-peers.sh)");
     }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    assert!(
-        !ci,
-        "{test}: {} is missing and CI=true: install it with `bash ci/install-peers.sh`",
-        bin.display()
-    );
-    eprintln!(
-        "SKIPPED {test}: {} not found (install with `bash ci/install-peers.sh`, or set ZABBIX_PROXY)",
-        bin.display()
-    );
-    false
+    found
 }
 
 fn profile(mode: &str) -> Arc<LoadedProfile> {
-    let path = support::root().join(format!("ci/peers/zabbix-proxy-{mode}.yaml"));
-    Arc::new(LoadedProfile::load(&path).expect("peer profile loads"))
-}
-
-/// Lines of every `proxy.log` under `dir` that match [`BAD_LOG_LINES`].
-fn bad_log_lines(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let log = e.path().join("proxy.log");
-        let Ok(text) = std::fs::read_to_string(&log) else {
-            continue;
-        };
-        for line in text.lines() {
-            if BAD_LOG_LINES.iter().any(|b| line.contains(b)) {
-                out.push(format!("{}: {line}", log.display()));
-            }
-        }
+    let p = support::load_profile(&format!("ci/peers/zabbix-proxy-{mode}.yaml"));
+    for line in BAD_LOG_LINES {
+        assert!(
+            p.profile.fail_on_log.iter().any(|l| l == line),
+            "{mode} profile: `{line}` is missing from fail_on_log"
+        );
     }
-    out
+    p
 }
 
 /// Run `scenarios/server-proxy/<mode>` at 6.0 against a fresh real proxy per scenario.
@@ -90,66 +61,17 @@ fn run_suite(mode: &str) {
     if !proxy_available(&test) {
         return;
     }
-    let root = support::root();
-    let tmp = tempfile::Builder::new()
-        .prefix("zbxc-real-")
-        .tempdir()
-        .expect("temp dir");
-    // As deep as run dirs get below a CI checkout: the proxy's Unix sockets would not
-    // fit below it (107 bytes), so this proves they go to the peer's short socket dir.
-    let run_dir = tmp
-        .path()
-        .join("builds/some-group/some-project/target/real-proxy/run-suite");
-    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
-    let opts = RunOptions {
-        paths: vec![root.join("scenarios/server-proxy").join(mode)],
-        versions: vec!["6.0".into()],
-        // Two cores on CI: two proxies (16 processes each) at a time is plenty.
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer: Some(profile(mode)),
-        run_dir: run_dir.clone(),
-        ..RunOptions::default()
-    };
-    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
-    let planned = jobs.len();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let started = Instant::now();
-    let result = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |s| {
-        eprintln!(
-            "  {:<8} {} ({} ms)",
-            format!("{:?}", s.outcome)
-                .split('(')
-                .next()
-                .unwrap_or("?")
-                .to_uppercase(),
-            s.test_name(),
-            s.duration.as_millis()
-        );
-    }));
-    let passed = result.count(|o| *o == Outcome::Passed);
-    eprintln!(
-        "{test}: {passed}/{} passed, {} failed, {} other, wall time {:.1} s",
-        result.scenarios.len(),
-        result.count(|o| *o == Outcome::Failed),
-        result.scenarios.len() - passed - result.count(|o| *o == Outcome::Failed),
-        started.elapsed().as_secs_f64()
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-real-");
+    let suite = format!("scenarios/server-proxy/{mode}");
+    let r = support::run_with_peer(
+        &test,
+        Some(profile(mode)),
+        &[&suite],
+        &["6.0"],
+        &[],
+        &run_dir,
     );
-    assert_eq!(result.scenarios.len(), planned);
-    assert!(planned >= 4, "{test}: only {planned} scenarios planned");
-    assert_eq!(
-        passed,
-        result.scenarios.len(),
-        "{test}: not every scenario passed:\n{}",
-        support::describe(&result)
-    );
-    assert_eq!(result.exit_code(), 0);
-    let bad = bad_log_lines(&run_dir);
-    assert!(
-        bad.is_empty(),
-        "{test}: the proxy logged rejected input or a crash:\n{}",
-        bad.join("\n")
-    );
+    support::assert_all_passed(&test, &r, 4);
 }
 
 #[test]

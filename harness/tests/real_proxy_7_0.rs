@@ -18,12 +18,9 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use zbx_conform::catalog::Catalog;
 use zbx_conform::runner::peer::LoadedProfile;
-use zbx_conform::runner::{self, Outcome, RunOptions, RunResult};
+use zbx_conform::runner::{self, Outcome, RunResult};
 
 /// Log lines of a 7.0 proxy that refused or could not read a configuration
 /// (passive: `cannot process proxy onfiguration data` [sic]; active: `cannot process
@@ -40,70 +37,17 @@ fn strict_profile(mode: &str) -> Arc<LoadedProfile> {
     Arc::new(p)
 }
 
-/// Run `paths` at 7.0, one fresh real 7.0 proxy per scenario; prints one line per
-/// scenario and a summary.
-fn run_7_0(test: &str, paths: Vec<PathBuf>, mode: &str) -> RunResult {
-    let root = support::root();
-    let tmp = tempfile::Builder::new()
-        .prefix("zbxc-real70-")
-        .tempdir()
-        .expect("temp dir");
-    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
-    let opts = RunOptions {
+/// Run `paths` at 7.0, one fresh real 7.0 proxy per scenario.
+fn run_7_0(test: &str, paths: &[&str], mode: &str) -> RunResult {
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-real70-");
+    support::run_with_peer(
+        test,
+        Some(strict_profile(mode)),
         paths,
-        versions: vec!["7.0".into()],
-        // Two cores on CI: two proxies (16 processes each) at a time is plenty.
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer: Some(strict_profile(mode)),
-        run_dir: tmp.path().join("run"),
-        ..RunOptions::default()
-    };
-    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
-    let planned = jobs.len();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let started = Instant::now();
-    let result = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |s| {
-        eprintln!(
-            "  {:<8} {} ({} ms)",
-            format!("{:?}", s.outcome)
-                .split('(')
-                .next()
-                .unwrap_or("?")
-                .to_uppercase(),
-            s.test_name(),
-            s.duration.as_millis()
-        );
-    }));
-    let passed = result.count(|o| *o == Outcome::Passed);
-    let failed = result.count(|o| *o == Outcome::Failed);
-    eprintln!(
-        "{test}: {passed}/{} passed, {failed} failed, wall time {:.1} s",
-        result.scenarios.len(),
-        started.elapsed().as_secs_f64()
-    );
-    assert_eq!(
-        result.scenarios.len(),
-        planned,
-        "{test}: a scenario is missing"
-    );
-    result
-}
-
-/// Every scenario of `r` passed (at least `min` of them ran).
-fn assert_all_passed(test: &str, r: &RunResult, min: usize) {
-    assert!(
-        r.scenarios.len() >= min,
-        "{test}: only {} scenarios ran (expected at least {min}):\n{}",
-        r.scenarios.len(),
-        support::describe(r)
-    );
-    assert!(
-        r.scenarios.iter().all(|s| s.outcome == Outcome::Passed),
-        "{test}: not every scenario passed:\n{}",
-        support::describe(r)
-    );
-    assert_eq!(r.exit_code(), 0);
+        &["7.0"],
+        &[],
+        &run_dir,
+    )
 }
 
 fn run_suite(mode: &str, min: usize) {
@@ -111,9 +55,9 @@ fn run_suite(mode: &str, min: usize) {
     if !support::require_trixie_root(&test) {
         return;
     }
-    let path = support::root().join("scenarios/server-proxy").join(mode);
-    let r = run_7_0(&test, vec![path], mode);
-    assert_all_passed(&test, &r, min);
+    let path = format!("scenarios/server-proxy/{mode}");
+    let r = run_7_0(&test, &[&path], mode);
+    support::assert_all_passed(&test, &r, min);
 }
 
 #[test]
@@ -137,14 +81,10 @@ fn robustness_and_sender_pass_against_real_proxy_7_0() {
     if !support::require_trixie_root(test) {
         return;
     }
-    let root = support::root();
-    let paths = vec![
-        root.join("scenarios/robustness"),
-        root.join("scenarios/sender-real-proxy"),
-    ];
-    let r = run_7_0(test, paths, "passive");
+    let paths = ["scenarios/robustness", "scenarios/sender-real-proxy"];
+    let r = run_7_0(test, &paths, "passive");
     // 12 robustness scenarios + 1 sender scenario.
-    assert_all_passed(test, &r, 13);
+    support::assert_all_passed(test, &r, 13);
 }
 
 #[test]
@@ -153,30 +93,19 @@ fn real_proxy_7_0_refuses_short_columns_and_keeps_its_revision() {
     if !support::require_trixie_root(test) {
         return;
     }
-    let path = support::root().join("harness/tests/data/real-7.0/short-columns.yaml");
     // The refusals are logged on purpose: not the strict log rule here.
-    let root = support::root();
-    let profile = Arc::new(
-        LoadedProfile::load(&root.join("ci/trixie/zabbix-proxy-7.0-passive.yaml"))
-            .expect("peer profile loads"),
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-real70-");
+    let r = support::run_with_peer(
+        test,
+        Some(support::load_profile(
+            "ci/trixie/zabbix-proxy-7.0-passive.yaml",
+        )),
+        &["harness/tests/data/real-7.0/short-columns.yaml"],
+        &["7.0"],
+        &[],
+        &run_dir,
     );
-    let tmp = tempfile::Builder::new()
-        .prefix("zbxc-real70-")
-        .tempdir()
-        .expect("temp dir");
-    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
-    let opts = RunOptions {
-        paths: vec![path],
-        versions: vec!["7.0".into()],
-        timeout: Duration::from_secs(10),
-        start_peer: Some(profile),
-        run_dir: tmp.path().join("run"),
-        ..RunOptions::default()
-    };
-    let jobs = runner::plan(&catalog, &opts).expect("scenario loads");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
-    assert_all_passed(test, &r, 1);
+    support::assert_all_passed(test, &r, 1);
 }
 
 /// The strict rule is not a no-op: against the real 7.0 proxy, the refusals of
@@ -187,8 +116,11 @@ fn strict_log_rule_catches_a_refused_configuration() {
     if !support::require_trixie_root(test) {
         return;
     }
-    let path = support::root().join("harness/tests/data/real-7.0/short-columns.yaml");
-    let r = run_7_0(test, vec![path], "passive");
+    let r = run_7_0(
+        test,
+        &["harness/tests/data/real-7.0/short-columns.yaml"],
+        "passive",
+    );
     let s = &r.scenarios[0];
     assert_eq!(s.outcome, Outcome::Failed, "{}", support::describe(&r));
     let caught: Vec<&str> = s

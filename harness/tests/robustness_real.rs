@@ -17,62 +17,37 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use zbx_conform::catalog::Catalog;
 use zbx_conform::frame::{encode_frame, FrameOptions};
 use zbx_conform::roles::{self, ReferenceConfig};
 use zbx_conform::runner::peer::LoadedProfile;
-use zbx_conform::runner::{self, Outcome, RunOptions, RunResult};
+use zbx_conform::runner::{Outcome, RunResult};
 use zbx_conform::scenario::vars::Vars;
 
 /// Run scenarios/robustness-agent at 6.0, against a fresh peer from `profile` per
 /// scenario, or against the reference when `profile` is `None`.
 fn run_scenarios(test: &str, profile: Option<&str>) -> RunResult {
-    let root = support::root();
-    let run_dir = tempfile::Builder::new()
-        .prefix("zbxc-robust-")
-        .tempdir()
-        .expect("temp dir");
-    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
-    let start_peer =
-        profile.map(|p| Arc::new(LoadedProfile::load(&root.join(p)).expect("peer profile loads")));
-    let opts = RunOptions {
-        paths: vec![root.join("scenarios/robustness-agent")],
-        versions: vec!["6.0".into()],
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer,
-        run_dir: run_dir.path().to_path_buf(),
-        ..RunOptions::default()
-    };
-    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
-    let planned = jobs.len();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let started = Instant::now();
-    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
-    eprintln!(
-        "{test}: {} passed, {} skipped of {planned}, wall time {:.1} s",
-        r.count(|o| *o == Outcome::Passed),
-        r.count(|o| matches!(o, Outcome::Skipped(_))),
-        started.elapsed().as_secs_f64()
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-robust-");
+    let r = support::run_with_peer(
+        test,
+        profile.map(support::load_profile),
+        &["scenarios/robustness-agent"],
+        &["6.0"],
+        &[],
+        &run_dir,
     );
-    assert_eq!(r.scenarios.len(), planned);
-    assert!(planned >= 6, "{test}: only {planned} scenarios planned");
+    assert!(
+        r.scenarios.len() >= 6,
+        "{test}: only {} scenarios",
+        r.scenarios.len()
+    );
     r
 }
 
 fn all_pass_against(test: &str, profile: &str) {
     let r = run_scenarios(test, Some(profile));
-    let passed = r.count(|o| *o == Outcome::Passed);
-    assert_eq!(
-        passed,
-        r.scenarios.len(),
-        "{test}: not every scenario passed:\n{}",
-        support::describe(&r)
-    );
-    assert_eq!(r.exit_code(), 0);
+    support::assert_all_passed(test, &r, 6);
 }
 
 #[test]

@@ -203,3 +203,85 @@ pub fn keep_record(record: &Path, name: &str) {
     std::fs::create_dir_all(&dir).expect("create ZBXC_KEEP_RECORDS");
     std::fs::copy(record, dir.join(format!("{name}.jsonl"))).expect("keep the plugin record");
 }
+
+/// A peer profile under the workspace root (e.g. `ci/peers/zabbix-proxy-passive.yaml`).
+pub fn load_profile(rel: &str) -> Arc<zbx_conform::runner::peer::LoadedProfile> {
+    let path = root().join(rel);
+    Arc::new(
+        zbx_conform::runner::peer::LoadedProfile::load(&path)
+            .unwrap_or_else(|e| panic!("peer profile {}: {e}", path.display())),
+    )
+}
+
+/// Run `paths` (relative to the root) at `versions` against a fresh real peer per
+/// scenario from `profile` (the reference peers when `None`), with run dirs under
+/// `run_dir`: two scenarios at a time (a Zabbix daemon is a dozen processes, CI has two
+/// cores), 10 s per expectation. Prints a summary line with the wall time; every planned
+/// scenario must have a result.
+pub fn run_with_peer(
+    test: &str,
+    profile: Option<Arc<zbx_conform::runner::peer::LoadedProfile>>,
+    paths: &[&str],
+    versions: &[&str],
+    vars: &[(&str, &str)],
+    run_dir: &Path,
+) -> RunResult {
+    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
+    let opts = RunOptions {
+        paths: paths.iter().map(|p| root().join(p)).collect(),
+        versions: versions.iter().map(|v| v.to_string()).collect(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        jobs: 2,
+        timeout: Duration::from_secs(10),
+        start_peer: profile,
+        run_dir: run_dir.to_path_buf(),
+        ..RunOptions::default()
+    };
+    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
+    let planned = jobs.len();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let started = std::time::Instant::now();
+    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
+    eprintln!(
+        "{test}: {} passed, {} failed, {} other of {planned}, wall time {:.1} s",
+        r.count(|o| *o == Outcome::Passed),
+        r.count(|o| *o == Outcome::Failed),
+        r.count(|o| !matches!(o, Outcome::Passed | Outcome::Failed)),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(r.scenarios.len(), planned, "{test}: a scenario is missing");
+    r
+}
+
+/// Every scenario of `r` passed, and at least `min` ran.
+pub fn assert_all_passed(test: &str, r: &RunResult, min: usize) {
+    assert!(
+        r.scenarios.len() >= min,
+        "{test}: only {} scenarios ran (expected at least {min}):\n{}",
+        r.scenarios.len(),
+        describe(r)
+    );
+    assert!(
+        r.scenarios.iter().all(|s| s.outcome == Outcome::Passed),
+        "{test}: not every scenario passed:\n{}",
+        describe(r)
+    );
+    assert_eq!(r.exit_code(), 0, "{test}");
+}
+
+/// A temporary directory for run dirs, below /tmp and as deep as run dirs get below a
+/// CI checkout, so every real-peer test also proves that Unix sockets do not depend on
+/// the run dir's length (they live in each peer's short `${socket_dir}`).
+pub fn deep_run_dir(prefix: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    let deep = tmp
+        .path()
+        .join("builds/some-group/some-project/target/real-peers");
+    (tmp, deep)
+}
