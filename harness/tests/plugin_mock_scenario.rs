@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 use zbx_conform::frame::{encode_plugin_frame, PluginCodec};
-use zbx_conform::plugin::{MessageChecker, PluginVersion};
+use zbx_conform::plugin::PluginVersion;
 use zbx_conform::transport::spawn::{PeerProcess, Readiness, SpawnSpec};
 use zbx_conform::transport::Connection;
 
@@ -226,20 +226,8 @@ async fn real_agent2_serves_the_scenario_metrics_of_the_mock_plugin() {
     assert!(log.contains(&format!("using plugin '{NAME}'")), "{log}");
 
     // What the agent sent, checked again here (not only by the mock's own recorder).
-    let checker =
-        MessageChecker::new(zbx_conform::catalog::Catalog::load(&root()).expect("catalog"));
-    let text = std::fs::read_to_string(&record).expect("the mock recorded messages");
-    support::keep_record(&record, "plugin-6.0-agent2-6.0.14");
-    let mut seen: Vec<(bool, String, Value)> = Vec::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line).expect("record line");
-        assert_eq!(v["problems"], json!([]), "the mock saw a violation: {v}");
-        let msg = v["message"].clone();
-        let (kind, problems) = checker.check(PluginVersion::V6_0, "agent", &msg);
-        assert!(problems.is_empty(), "{msg}: {problems:?}");
-        let initial = v["initial"].as_bool().expect("initial is a bool");
-        seen.push((initial, kind.unwrap_or_default(), msg));
-    }
+    let (text, seen) =
+        support::recorded_agent_messages(&record, PluginVersion::V6_0, "plugin-6.0-agent2-6.0.14");
     let kinds = |initial: bool| -> Vec<&str> {
         seen.iter()
             .filter(|(i, _, _)| *i == initial)

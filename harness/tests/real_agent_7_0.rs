@@ -19,8 +19,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use zbx_conform::catalog::Catalog;
-use zbx_conform::plugin::{MessageChecker, PluginVersion};
+use zbx_conform::plugin::PluginVersion;
 use zbx_conform::roles::{self, ReferenceConfig};
 use zbx_conform::transport::spawn::{PeerProcess, Readiness, SpawnSpec};
 
@@ -381,19 +380,8 @@ async fn real_agent2_7_0_serves_the_mock_plugin() {
     );
 
     // Every message the agent sent, checked again against the 7.0 plugin schemas.
-    let checker = MessageChecker::new(Catalog::load(&root).expect("catalog"));
-    let text = std::fs::read_to_string(&record).expect("the mock recorded messages");
-    support::keep_record(&record, "plugin-7.0-agent2-7.0.22");
-    let mut seen: Vec<(bool, String, Value)> = Vec::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line).expect("record line");
-        assert_eq!(v["problems"], json!([]), "the mock saw a violation: {v}");
-        let msg = v["message"].clone();
-        let (kind, problems) = checker.check(PluginVersion::V7_0, "agent", &msg);
-        assert!(problems.is_empty(), "{msg}: {problems:?}");
-        let initial = v["initial"].as_bool().expect("initial is a bool");
-        seen.push((initial, kind.unwrap_or_default(), msg));
-    }
+    let (text, seen) =
+        support::recorded_agent_messages(&record, PluginVersion::V7_0, "plugin-7.0-agent2-7.0.22");
     let kinds = |initial: bool| -> Vec<&str> {
         seen.iter()
             .filter(|(i, _, _)| *i == initial)

@@ -285,3 +285,32 @@ pub fn deep_run_dir(prefix: &str) -> (tempfile::TempDir, PathBuf) {
         .join("builds/some-group/some-project/target/real-peers");
     (tmp, deep)
 }
+
+/// What a real Agent 2 sent to the mock plugin (`mock-plugin --record FILE`), each line
+/// checked again here against the plugin schemas of `version` (not only by the mock's
+/// own recorder): the record's text and `(initial run?, kind, message)` per line. The
+/// record is kept for the coverage matrix as `keep_as` (see [`keep_record`]).
+pub fn recorded_agent_messages(
+    record: &Path,
+    version: zbx_conform::plugin::PluginVersion,
+    keep_as: &str,
+) -> (String, Vec<(bool, String, serde_json::Value)>) {
+    let checker = zbx_conform::plugin::MessageChecker::new(catalog().clone());
+    let text = std::fs::read_to_string(record).expect("the mock recorded messages");
+    keep_record(record, keep_as);
+    let mut seen = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("record line");
+        assert_eq!(
+            v["problems"],
+            serde_json::json!([]),
+            "the mock saw a violation: {v}"
+        );
+        let msg = v["message"].clone();
+        let (kind, problems) = checker.check(version, "agent", &msg);
+        assert!(problems.is_empty(), "{msg}: {problems:?}");
+        let initial = v["initial"].as_bool().expect("initial is a bool");
+        seen.push((initial, kind.unwrap_or_default(), msg));
+    }
+    (text, seen)
+}
