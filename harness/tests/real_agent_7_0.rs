@@ -204,6 +204,56 @@ fn zabbix_get_7_0_reads_the_reference_passive_agent() {
     }
 }
 
+/// 7.0's zabbix_sender against the reference server trapper at 7.0: a known host's value
+/// is processed (exit 0), an unknown host's counts as failed (exit 2), and the counts in
+/// the trapper's info string reach the user.
+#[test]
+fn zabbix_sender_7_0_talks_to_the_reference_trapper() {
+    if !support::require_trixie_root("zabbix_sender_7_0_talks_to_the_reference_trapper") {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cfg = ReferenceConfig {
+        name: "server-for-agents".into(),
+        version: "7.0".into(),
+        fault: None,
+        connect_to: None,
+    };
+    let peer = rt
+        .block_on(roles::start(&cfg))
+        .expect("reference trapper starts");
+    let port = peer.listen.expect("listens").port().to_string();
+    let send = |host: &str| {
+        in_root(&[
+            "/usr/bin/zabbix_sender",
+            "-z",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-s",
+            host,
+            "-k",
+            "trap.text",
+            "-o",
+            "hello",
+        ])
+    };
+    let ok = send("agent-01");
+    let out = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(out.contains("processed: 1; failed: 0; total: 1"), "{out}");
+    let bad = send("unknown-host");
+    let out = String::from_utf8_lossy(&bad.stdout).to_string();
+    assert_eq!(bad.status.code(), Some(2), "{out}");
+    assert!(out.contains("processed: 0; failed: 1; total: 1"), "{out}");
+    rt.block_on(peer.stop());
+}
+
 /// The plugin name mock-basic.yaml registers.
 const PLUGIN: &str = "Mockscn";
 
