@@ -73,18 +73,23 @@ fn active_suite_passes_against_real_proxy_7_0() {
     run_suite("active", 3);
 }
 
-/// The robustness suite (malformed frames, then a valid request) and the harness as
-/// zabbix_sender (after configuring the proxy through the 7.0 dialogue).
+/// The robustness suite (malformed frames, then a valid request), and the harness as
+/// zabbix_sender and as a 7.0 active agent (after configuring the proxy through the 7.0
+/// dialogue: a trapper item, and an active item the agent gets with its revision).
 #[test]
-fn robustness_and_sender_pass_against_real_proxy_7_0() {
-    let test = "real 7.0 proxy, robustness and sender";
+fn robustness_sender_and_agent_pass_against_real_proxy_7_0() {
+    let test = "real 7.0 proxy, robustness, sender and active agent";
     if !support::require_trixie_root(test) {
         return;
     }
-    let paths = ["scenarios/robustness", "scenarios/sender-real-proxy"];
+    let paths = [
+        "scenarios/robustness",
+        "scenarios/sender-real-proxy",
+        "scenarios/agent-real-proxy",
+    ];
     let r = run_7_0(test, &paths, "passive");
-    // 12 robustness scenarios + 1 sender scenario.
-    support::assert_all_passed(test, &r, 13);
+    // 12 robustness scenarios + 1 sender scenario + 1 agent scenario.
+    support::assert_all_passed(test, &r, 14);
 }
 
 #[test]

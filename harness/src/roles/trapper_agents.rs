@@ -12,9 +12,10 @@
 //!   silently, a `host:key:value` text payload gets the raw bytes `OK`.
 //!
 //! 6.4+ (incremental item configuration, protocol.md §3.2; ci/NOTES-trixie.md §4 for what
-//! 7.0.22 agents send and accept): every `active checks` answer carries the server's
-//! `config_revision` ([`REVISION`]); an agent that reports that revision gets no `data`
-//! (its items are current), any other revision the full item list. 7.0 items also carry
+//! 7.0.22 agents send and accept): an `active checks` answer with items carries the
+//! server's `config_revision` ([`REVISION`]); an agent that reports that revision gets a
+//! bare `{"response":"success"}` — no `data`, no revision — as the real 7.0.22 proxy
+//! answers (scenarios/agent-real-proxy); any other revision the full item list. 7.0 items also carry
 //! a `timeout`. `agent data` rows may be itemid rows (7.0 agents): such a row counts as
 //! processed when the message's top-level host is known.
 
@@ -114,8 +115,9 @@ impl TrapperForAgents {
             && !is(fault, AgentFault::StaleRevision)
             && request.get("config_revision").and_then(Value::as_u64) == Some(REVISION)
         {
-            // The agent's items are current: no data (protocol.md §3.2, 6.4+).
-            return json!({"response": "success", "config_revision": REVISION});
+            // The agent's items are current: a bare success, no data and no revision
+            // (measured on the real 7.0.22 proxy).
+            return json!({"response": "success"});
         }
         let items: Vec<Value> = ITEMS
             .iter()
@@ -266,10 +268,7 @@ mod tests {
         assert_eq!(first["data"][0]["timeout"], "3s");
         let again = p.active_checks(&obj(json!({"request": "active checks", "host": "h",
             "version": "7.0.22", "variant": 2, "session": "a".repeat(32), "config_revision": REVISION})));
-        assert_eq!(
-            again,
-            json!({"response": "success", "config_revision": REVISION})
-        );
+        assert_eq!(again, json!({"response": "success"}));
         let rows = p.values(
             &obj(json!({"request": "agent data", "host": "h", "data": [
                 {"itemid": 1, "value": "1", "id": 1, "clock": 1},
