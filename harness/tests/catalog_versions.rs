@@ -587,3 +587,35 @@ fn heartbeat_keeps_its_shape(#[values("6.4", "7.0")] version: &str) {
         &with(&fx, "session", json!("d7e4f1a29c0b83e56a1f4b7c2d9e0a13")),
     );
 }
+
+/// 7.0 configuration: `hosts` without `host_inventory` is what a 6.x server sends and what
+/// the real 7.0.22 proxy refuses ("cannot find host_inventory data"); the 7.0 schemas of
+/// both configuration kinds say so, 6.4's do not.
+#[rstest]
+#[case("passive.proxy-config.data")]
+#[case("active.proxy-config.response")]
+fn seven_zero_configuration_needs_host_inventory_with_hosts(#[case] kind: &str) {
+    let c = catalog();
+    let old_tables = read_json(&c.fixture_path("server-proxy", "6.4", "passive.proxy-config.data"));
+    assert!(old_tables["data"].get("hosts").is_some());
+    assert!(old_tables["data"].get("host_inventory").is_none());
+    let v70 = cache()
+        .validate(&c.schema_path("server-proxy", "7.0", kind), &old_tables)
+        .expect("schema compiles");
+    assert!(
+        v70.iter().any(|v| v.message.contains("host_inventory")),
+        "{kind} 7.0 accepted hosts without host_inventory: {v70:?}"
+    );
+    let v64 = cache()
+        .validate(&c.schema_path("server-proxy", "6.4", kind), &old_tables)
+        .expect("schema compiles");
+    assert!(v64.is_empty(), "{kind} 6.4: {v64:?}");
+    let synced = read_json(&c.fixture_path("server-proxy", "7.0", "proxy-config.trapper.sync"));
+    let ok = cache()
+        .validate(&c.schema_path("server-proxy", "7.0", kind), &synced)
+        .expect("schema compiles");
+    assert!(
+        ok.is_empty(),
+        "{kind} 7.0 refuses the measured full sync: {ok:?}"
+    );
+}

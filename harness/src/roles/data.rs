@@ -710,7 +710,7 @@ pub fn sync_for(
 /// "config_revision"}`, or `{}` when unchanged. `macro.secrets` is top-level since 6.4
 /// and sent on a full sync. Faults as in [`config_tables`]; `missing-fields` also drops
 /// `config_revision`, `wrong-types` sends it as a string.
-pub fn config_answer(fault: Option<Fault>, sync: Sync) -> Map<String, Value> {
+pub fn config_answer(protocol: &str, fault: Option<Fault>, sync: Sync) -> Map<String, Value> {
     let mut out = Map::new();
     if sync == Sync::Unchanged {
         return out;
@@ -718,7 +718,7 @@ pub fn config_answer(fault: Option<Fault>, sync: Sync) -> Map<String, Value> {
     if sync == Sync::Full {
         out.insert("full_sync".into(), json!(1));
     }
-    let mut tables = config_tables(fault);
+    let mut tables = config_tables_for(protocol, fault);
     let secrets = tables.remove("macro.secrets");
     out.insert("data".into(), Value::Object(tables));
     if sync == Sync::Full {
@@ -730,6 +730,42 @@ pub fn config_answer(fault: Option<Fault>, sync: Sync) -> Map<String, Value> {
         out.insert("config_revision".into(), json!(SERVER_REVISION.to_string()));
     } else if !is(fault, Fault::MissingFields) {
         out.insert("config_revision".into(), json!(SERVER_REVISION));
+    }
+    out
+}
+
+/// The 7.0 configuration a reference server sends: the full sync the real 7.0.22 proxy
+/// applied (every table with its exact column list, `host_inventory` with `hosts`), kept
+/// as a fixture and embedded here, so data and reference peer cannot drift apart.
+const SYNC_7_0: &str =
+    include_str!("../../../fixtures/server-proxy/7.0/proxy-config.trapper.sync.json");
+
+/// The tables (and `macro.secrets`) a server of `protocol` sends, faults applied as in
+/// [`config_tables`]: 7.0 from [`SYNC_7_0`], older versions from [`TABLES`].
+pub fn config_tables_for(protocol: &str, fault: Option<Fault>) -> Map<String, Value> {
+    if protocol != "7.0" {
+        return config_tables(fault);
+    }
+    let sync: Value = serde_json::from_str(SYNC_7_0).unwrap_or_default();
+    let mut out = match sync.get("data") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    if is(fault, Fault::MissingFields) {
+        out.remove("hosts");
+        return out;
+    }
+    if let Some(s) = sync.get("macro.secrets") {
+        out.insert("macro.secrets".into(), s.clone());
+    }
+    if is(fault, Fault::WrongTypes) {
+        if let Some(Value::Array(rows)) = out.get_mut("hosts").and_then(|t| t.get_mut("data")) {
+            for row in rows {
+                if let Some(id) = row.get_mut(0) {
+                    *id = json!(id.to_string());
+                }
+            }
+        }
     }
     out
 }
@@ -799,17 +835,42 @@ mod tests {
             sync_for(Some(Fault::StaleRevision), Some(s), s, SERVER_REVISION),
             Sync::Full
         );
-        assert!(config_answer(None, Sync::Unchanged).is_empty());
-        let full = config_answer(None, Sync::Full);
+        assert!(config_answer("6.4", None, Sync::Unchanged).is_empty());
+        let full = config_answer("6.4", None, Sync::Full);
         assert_eq!(full["full_sync"], json!(1));
         assert_eq!(full["config_revision"], json!(SERVER_REVISION));
         assert!(full["data"].get("macro.secrets").is_none());
         assert!(full.contains_key("macro.secrets"));
-        let changes = config_answer(None, Sync::Changes);
+        let changes = config_answer("6.4", None, Sync::Changes);
         assert!(!changes.contains_key("full_sync") && changes.contains_key("data"));
         assert!(
-            !config_answer(Some(Fault::MissingFields), Sync::Full).contains_key("config_revision")
+            !config_answer("6.4", Some(Fault::MissingFields), Sync::Full)
+                .contains_key("config_revision")
         );
+    }
+
+    #[test]
+    fn the_7_0_answer_is_the_measured_full_sync_with_faults_applied() {
+        let full = config_answer("7.0", None, Sync::Full);
+        let tables = full["data"].as_object().expect("tables");
+        assert!(tables.contains_key("hosts") && tables.contains_key("host_inventory"));
+        for (name, t) in tables {
+            let width = t["fields"].as_array().expect("fields").len();
+            for row in t["data"].as_array().expect("rows") {
+                assert_eq!(row.as_array().expect("row").len(), width, "{name}");
+            }
+        }
+        assert!(full.contains_key("macro.secrets"));
+        let missing = config_answer("7.0", Some(Fault::MissingFields), Sync::Full);
+        assert!(!missing["data"].as_object().unwrap().contains_key("hosts"));
+        let wrong = config_answer("7.0", Some(Fault::WrongTypes), Sync::Full);
+        assert!(wrong["data"]["hosts"]["data"][0][0].is_string());
+        // 6.4 keeps the older tables: no host_inventory.
+        let old = config_answer("6.4", None, Sync::Full);
+        assert!(!old["data"]
+            .as_object()
+            .unwrap()
+            .contains_key("host_inventory"));
     }
 
     #[test]

@@ -106,7 +106,7 @@ async fn config_dialogue(ctx: &PeerContext, proxy: SocketAddr, session: &mut Opt
         wire::hold(&mut conn).await;
         return;
     }
-    let answer = Value::Object(data::config_answer(ctx.fault, sync));
+    let answer = Value::Object(data::config_answer(ctx.profile.protocol, ctx.fault, sync));
     if wire::send(&mut conn, &answer, true, ctx.fault, BadFrame::Truncated).await == Sent::Close {
         return;
     }

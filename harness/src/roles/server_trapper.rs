@@ -119,7 +119,11 @@ impl ServerTrapper {
             .ok()
             .and_then(|mut g| g.insert(host.to_string(), session.to_string()));
         let sync = data::sync_for(self.ctx.fault, known.as_deref(), session, revision);
-        Value::Object(data::config_answer(self.ctx.fault, sync))
+        Value::Object(data::config_answer(
+            self.ctx.profile.protocol,
+            self.ctx.fault,
+            sync,
+        ))
     }
 
     fn heartbeat(&self, host: &str) -> Value {
