@@ -95,32 +95,6 @@ async fn start_agent2(bin: &Path, dir: &Path, record: &Path, plugins: &str) -> (
     panic!("agent2 did not start in {START_ATTEMPTS} attempts: {last}");
 }
 
-/// Stop agent2 by its PID: SIGTERM to agent2 alone first (the plugin shares its process
-/// group, and a group-wide signal would kill the plugin before agent2 sends it
-/// Terminate, which agent2 6.0.14 answers with a panic), wait until the operation run
-/// recorded that Terminate, then let [`PeerProcess::stop`] reap it and clear the group.
-async fn stop_agent2(peer: PeerProcess, record: &Path) -> String {
-    let pid = libc::pid_t::try_from(peer.pid()).expect("pid fits");
-    // SAFETY: kill(2) has no memory-safety preconditions; the PID is our own child,
-    // not yet reaped, so it cannot have been reused.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let done = std::fs::read_to_string(record).is_ok_and(|t| {
-            t.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .any(|v| v["initial"] == false && v["kind"] == "terminate.request")
-        });
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    peer.stop().await
-}
-
 /// `zabbix_get -s 127.0.0.1 -p PORT -k KEY`: its output line, and how long it took.
 async fn zabbix_get(bin: &Path, port: u16, key: &str) -> (String, Duration) {
     let started = Instant::now();
@@ -203,7 +177,7 @@ async fn real_agent2_serves_the_scenario_metrics_of_the_mock_plugin() {
         got.push(zabbix_get(&get, port, key).await);
     }
     let log = peer.log().unwrap_or_default();
-    let status = stop_agent2(peer, &record).await;
+    let status = support::stop_agent2(peer, &record).await;
     eprintln!("agent2 started in {start_time:?}; stopped: {status}");
     assert_eq!(status, "exit status: 0", "agent2 log:\n{log}");
     let value = |i: usize| got[i].0.as_str();

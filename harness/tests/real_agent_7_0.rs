@@ -257,30 +257,6 @@ fn zabbix_sender_7_0_talks_to_the_reference_trapper() {
 /// The plugin name mock-basic.yaml registers.
 const PLUGIN: &str = "Mockscn";
 
-/// Stop agent2 by PID (SIGTERM to agent2 alone, so it can send the plugin Terminate),
-/// wait until the mock recorded that Terminate of the operation run, then reap.
-async fn stop_agent2(peer: PeerProcess, record: &Path) -> String {
-    let pid = libc::pid_t::try_from(peer.pid()).expect("pid fits");
-    // SAFETY: kill(2) has no memory-safety preconditions; the PID is our own child,
-    // not yet reaped, so it cannot have been reused.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let done = std::fs::read_to_string(record).is_ok_and(|t| {
-            t.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .any(|v| v["initial"] == false && v["kind"] == "terminate.request")
-        });
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    peer.stop().await
-}
-
 /// Real zabbix_agent2 7.0 (in the trixie root) loads the harness's mock plugin and
 /// serves its metrics; every message it sends the plugin is valid for the 7.0 schemas.
 /// The binary and its data (schemas, the scenario) are made visible in the root with a
@@ -399,7 +375,7 @@ async fn real_agent2_7_0_serves_the_mock_plugin() {
         })
         .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string());
     let log = peer.log().unwrap_or_default();
-    let status = stop_agent2(peer, &record).await;
+    let status = support::stop_agent2(peer, &record).await;
     eprintln!("agent2 7.0 with the mock plugin started in {start_time:?}; stopped: {status}");
     assert_eq!(status, "exit status: 0", "agent2 log:\n{log}");
     for ((key, want), ((code, text), _)) in queries.iter().zip(&got) {

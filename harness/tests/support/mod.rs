@@ -314,3 +314,34 @@ pub fn recorded_agent_messages(
     }
     (text, seen)
 }
+
+/// Stop a real zabbix_agent2 that runs the mock plugin, by its PID: SIGTERM to agent2
+/// alone first (the plugin shares its process group, and a group-wide signal would kill
+/// the plugin before agent2 sends it Terminate, which agent2 6.0.14 answers with a
+/// panic), wait until the mock recorded the operation run's Terminate in `record`, then
+/// let [`PeerProcess::stop`](zbx_conform::transport::spawn::PeerProcess::stop) reap it
+/// and clear the group.
+pub async fn stop_agent2(
+    peer: zbx_conform::transport::spawn::PeerProcess,
+    record: &Path,
+) -> String {
+    let pid = libc::pid_t::try_from(peer.pid()).expect("pid fits");
+    // SAFETY: kill(2) has no memory-safety preconditions; the PID is our own child,
+    // not yet reaped, so it cannot have been reused.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let done = std::fs::read_to_string(record).is_ok_and(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .any(|v| v["initial"] == false && v["kind"] == "terminate.request")
+        });
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    peer.stop().await
+}
