@@ -199,7 +199,8 @@ pub fn keep_record(record: &Path, name: &str) {
     let Some(dir) = std::env::var_os("ZBXC_KEEP_RECORDS") else {
         return;
     };
-    let dir = PathBuf::from(dir);
+    // Relative to the workspace root: cargo runs tests in the package folder.
+    let dir = root().join(dir);
     std::fs::create_dir_all(&dir).expect("create ZBXC_KEEP_RECORDS");
     std::fs::copy(record, dir.join(format!("{name}.jsonl"))).expect("keep the plugin record");
 }
