@@ -383,21 +383,40 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     code
 }
 
+/// Largest report or record `matrix` reads: far above what a run writes (bodies are
+/// truncated to 4000 characters), far below what would exhaust memory.
+const MAX_REPORT_BYTES: u64 = 512 << 20;
+
+/// Read a text file of at most `max` bytes; a larger one is an error, not an allocation.
+fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > max {
+        return Err(format!(
+            "larger than {} MiB: not a zbx-conform report",
+            max >> 20
+        ));
+    }
+    Ok(text)
+}
+
 fn cmd_matrix(catalog: &Catalog, reports: &[PathBuf], family: Vec<String>, format: Format) -> i32 {
     let mut exercised = Vec::new();
     for path in reports {
         let is_record = path.extension().is_some_and(|e| e == "jsonl");
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| {
-                if is_record {
-                    report::matrix::exercised_in_plugin_record(&t)
-                } else {
-                    serde_json::from_str(&t)
-                        .map_err(|e| e.to_string())
-                        .and_then(|v| report::matrix::exercised_in_json_report(&v))
-                }
-            });
+        let parsed = read_bounded(path, MAX_REPORT_BYTES).and_then(|t| {
+            if is_record {
+                report::matrix::exercised_in_plugin_record(&t)
+            } else {
+                serde_json::from_str(&t)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| report::matrix::exercised_in_json_report(&v))
+            }
+        });
         match parsed {
             Ok(mut e) => exercised.append(&mut e),
             Err(e) => {
@@ -603,6 +622,20 @@ fn cmd_references() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::parse_size;
+
+    #[test]
+    fn reports_are_read_up_to_a_bound() {
+        let dir = std::env::temp_dir().join(format!("zbxc-read-bounded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r.json");
+        std::fs::write(&f, "0123456789").unwrap();
+        assert_eq!(super::read_bounded(&f, 10).unwrap(), "0123456789");
+        assert!(super::read_bounded(&f, 9)
+            .unwrap_err()
+            .contains("larger than 9 bytes"));
+        assert!(super::read_bounded(&dir.join("missing"), 9).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn sizes_parse_with_binary_units_and_reject_nonsense() {
