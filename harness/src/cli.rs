@@ -396,10 +396,7 @@ fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
         .read_to_string(&mut text)
         .map_err(|e| e.to_string())?;
     if text.len() as u64 > max {
-        return Err(format!(
-            "larger than {} MiB: not a zbx-conform report",
-            max >> 20
-        ));
+        return Err(format!("larger than {max} bytes: not a zbx-conform report"));
     }
     Ok(text)
 }
