@@ -251,29 +251,24 @@ stop_grace: 1s
 /// with the declared length named; a bad size is a usage error.
 #[test]
 fn max_frame_fails_larger_replies_and_rejects_bad_sizes() {
-    let out = zbx(&[
-        "run",
-        "scenarios/server-proxy/passive/data-ack.yaml",
-        "--version",
-        "6.0",
-        "--no-matrix",
-        "--max-frame",
-        "64",
-    ]);
+    let data_ack = |max: &str| {
+        zbx(&[
+            "run",
+            "scenarios/server-proxy/passive/data-ack.yaml",
+            "--version",
+            "6.0",
+            "--no-matrix",
+            "--max-frame",
+            max,
+        ])
+    };
+    let out = data_ack("64");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("frame: expected a valid ZBXD frame"), "{t}");
     assert!(t.contains("exceeds the maximum of 64 bytes"), "{t}");
 
-    let ok = zbx(&[
-        "run",
-        "scenarios/server-proxy/passive/data-ack.yaml",
-        "--version",
-        "6.0",
-        "--no-matrix",
-        "--max-frame",
-        "1MiB",
-    ]);
+    let ok = data_ack("1MiB");
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
 
     let bad = zbx(&["run", "--max-frame", "12TB"]);

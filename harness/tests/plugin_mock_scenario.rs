@@ -200,16 +200,11 @@ async fn real_agent2_serves_the_scenario_metrics_of_the_mock_plugin() {
     assert!(log.contains(&format!("using plugin '{NAME}'")), "{log}");
 
     // What the agent sent, checked again here (not only by the mock's own recorder).
-    let (text, seen) =
+    let rec =
         support::recorded_agent_messages(&record, PluginVersion::V6_0, "plugin-6.0-agent2-6.0.14");
-    let kinds = |initial: bool| -> Vec<&str> {
-        seen.iter()
-            .filter(|(i, _, _)| *i == initial)
-            .map(|(_, k, _)| k.as_str())
-            .collect()
-    };
+    let (text, seen) = (&rec.text, &rec.seen);
     assert_eq!(
-        kinds(true),
+        rec.kinds(true),
         ["register.request", "validate.request", "terminate.request"],
         "{text}"
     );
@@ -220,7 +215,7 @@ async fn real_agent2_serves_the_scenario_metrics_of_the_mock_plugin() {
         validate["private_options"].to_string().contains("Greeting"),
         "{validate}"
     );
-    let op = kinds(false);
+    let op = rec.kinds(false);
     assert_eq!(op.first(), Some(&"configure.request"), "{text}");
     assert_eq!(op.last(), Some(&"terminate.request"), "{text}");
     let exports: Vec<(String, Value)> = seen

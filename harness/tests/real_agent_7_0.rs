@@ -46,47 +46,6 @@ fn run_against(profile: &str, paths: &[&str], versions: &[&str], vars: &[(&str, 
     r.scenarios.len()
 }
 
-/// Passive files: 3 at 6.0 (plain keys, still answered by 7.0 agents) + 4 at 7.0.
-const PASSIVE_RUNS: usize = 7;
-
-#[test]
-fn agentd_7_0_passes_the_passive_suite() {
-    if !support::require_trixie_root("agentd_7_0_passes_the_passive_suite") {
-        return;
-    }
-    let n = run_against(
-        "ci/trixie/zabbix-agentd-7.0-passive.yaml",
-        &["scenarios/agent/passive"],
-        &["6.0", "7.0"],
-        &[],
-    );
-    assert_eq!(n, PASSIVE_RUNS);
-}
-
-#[test]
-fn agent2_7_0_passes_the_passive_suite() {
-    if !support::require_trixie_root("agent2_7_0_passes_the_passive_suite") {
-        return;
-    }
-    let n = run_against(
-        "ci/trixie/zabbix-agent2-7.0-passive.yaml",
-        &["scenarios/agent/passive"],
-        &["6.0", "7.0"],
-        &[],
-    );
-    assert_eq!(n, PASSIVE_RUNS);
-}
-
-/// The active folder at 7.0: checks-and-data, checks-itemid (whose last step waits for
-/// the agent's next refresh, hence RefreshActiveChecks=10: well after the first two values,
-/// which agent2 sends 2-4 s after its items, so that no refresh arrives while a
-/// step waits for values — a refresh closed unanswered makes 7.0 agents drop their
-/// revision and stop sending) and heartbeat.
-const REFRESH: [(&str, &str); 2] = [
-    ("AGENTD_REFRESH_ACTIVE_CHECKS", "10"),
-    ("AGENT2_REFRESH_ACTIVE_CHECKS", "10"),
-];
-
 /// The agent robustness suite (malformed frames, then a valid `agent.ping`), including
 /// the large (0x04) frame only real agents are asked about.
 #[rstest::rstest]
@@ -100,32 +59,38 @@ fn agents_7_0_survive_malformed_frames(#[case] profile: &str) {
     assert_eq!(n, 6);
 }
 
-#[test]
-fn agentd_7_0_passes_the_active_suite() {
-    if !support::require_trixie_root("agentd_7_0_passes_the_active_suite") {
-        return;
-    }
-    let n = run_against(
-        "ci/trixie/zabbix-agentd-7.0-active.yaml",
-        &["scenarios/agent/active"],
-        &["7.0"],
-        &REFRESH,
-    );
-    assert_eq!(n, 3);
-}
+/// Passive files: 3 at 6.0 (plain keys, still answered by 7.0 agents) + 4 at 7.0.
+const PASSIVE: (&str, &[&str], usize) = ("scenarios/agent/passive", &["6.0", "7.0"], 7);
 
-#[test]
-fn agent2_7_0_passes_the_active_suite() {
-    if !support::require_trixie_root("agent2_7_0_passes_the_active_suite") {
+/// RefreshActiveChecks=10 for the active suite: checks-itemid's last step waits for the
+/// agent's next refresh, which must come well after the first two values (agent2 sends
+/// them 2-4 s after its items), so that no refresh arrives while a step waits for values (a refresh closed unanswered makes 7.0 agents drop their
+/// revision and stop sending).
+const REFRESH: [(&str, &str); 2] = [
+    ("AGENTD_REFRESH_ACTIVE_CHECKS", "10"),
+    ("AGENT2_REFRESH_ACTIVE_CHECKS", "10"),
+];
+
+/// Active files at 7.0: checks-and-data, checks-itemid, heartbeat.
+const ACTIVE: (&str, &[&str], usize) = ("scenarios/agent/active", &["7.0"], 3);
+
+/// Both 7.0 agents pass the passive suite (at 6.0 and 7.0) and the active suite.
+#[rstest::rstest]
+#[case("ci/trixie/zabbix-agentd-7.0-passive.yaml", PASSIVE, &[])]
+#[case("ci/trixie/zabbix-agent2-7.0-passive.yaml", PASSIVE, &[])]
+#[case("ci/trixie/zabbix-agentd-7.0-active.yaml", ACTIVE, &REFRESH)]
+#[case("ci/trixie/zabbix-agent2-7.0-active.yaml", ACTIVE, &REFRESH)]
+fn agents_7_0_pass_the_agent_suites(
+    #[case] profile: &str,
+    #[case] suite: (&str, &[&str], usize),
+    #[case] vars: &[(&str, &str)],
+) {
+    if !support::require_trixie_root(&format!("agent suite against {profile}")) {
         return;
     }
-    let n = run_against(
-        "ci/trixie/zabbix-agent2-7.0-active.yaml",
-        &["scenarios/agent/active"],
-        &["7.0"],
-        &REFRESH,
-    );
-    assert_eq!(n, 3);
+    let (path, versions, runs) = suite;
+    let n = run_against(profile, &[path], versions, vars);
+    assert_eq!(n, runs, "{profile}");
 }
 
 /// Run a program of the root through peer.sh with a throwaway run dir; its output.
@@ -406,21 +371,16 @@ async fn real_agent2_7_0_serves_the_mock_plugin() {
     );
 
     // Every message the agent sent, checked again against the 7.0 plugin schemas.
-    let (text, seen) =
+    let rec =
         support::recorded_agent_messages(&record, PluginVersion::V7_0, "plugin-7.0-agent2-7.0.22");
-    let kinds = |initial: bool| -> Vec<&str> {
-        seen.iter()
-            .filter(|(i, _, _)| *i == initial)
-            .map(|(_, k, _)| k.as_str())
-            .collect()
-    };
+    let (text, seen) = (&rec.text, &rec.seen);
     assert_eq!(
-        kinds(true),
+        rec.kinds(true),
         ["register.request", "validate.request", "terminate.request"],
         "{text}"
     );
     assert_eq!(seen[0].2["version"], "6.4.0", "{text}");
-    let op = kinds(false);
+    let op = rec.kinds(false);
     assert_eq!(op.first(), Some(&"configure.request"), "{text}");
     assert_eq!(op.last(), Some(&"terminate.request"), "{text}");
     let exports: Vec<&Value> = seen

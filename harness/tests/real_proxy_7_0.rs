@@ -37,17 +37,10 @@ fn strict_profile(mode: &str) -> Arc<LoadedProfile> {
     Arc::new(p)
 }
 
-/// Run `paths` at 7.0, one fresh real 7.0 proxy per scenario.
-fn run_7_0(test: &str, paths: &[&str], mode: &str) -> RunResult {
+/// Run `paths` at 7.0, one fresh real 7.0 proxy per scenario from `profile`.
+fn run_7_0(test: &str, paths: &[&str], profile: Arc<LoadedProfile>) -> RunResult {
     let (_tmp, run_dir) = support::deep_run_dir("zbxc-real70-");
-    support::run_with_peer(
-        test,
-        Some(strict_profile(mode)),
-        paths,
-        &["7.0"],
-        &[],
-        &run_dir,
-    )
+    support::run_with_peer(test, Some(profile), paths, &["7.0"], &[], &run_dir)
 }
 
 fn run_suite(mode: &str, min: usize) {
@@ -56,7 +49,7 @@ fn run_suite(mode: &str, min: usize) {
         return;
     }
     let path = format!("scenarios/server-proxy/{mode}");
-    let r = run_7_0(&test, &[&path], mode);
+    let r = run_7_0(&test, &[&path], strict_profile(mode));
     support::assert_all_passed(&test, &r, min);
 }
 
@@ -87,7 +80,7 @@ fn robustness_sender_and_agent_pass_against_real_proxy_7_0() {
         "scenarios/sender-real-proxy",
         "scenarios/agent-real-proxy",
     ];
-    let r = run_7_0(test, &paths, "passive");
+    let r = run_7_0(test, &paths, strict_profile("passive"));
     // 12 robustness scenarios + 1 sender scenario + 1 agent scenario.
     support::assert_all_passed(test, &r, 14);
 }
@@ -99,16 +92,10 @@ fn real_proxy_7_0_refuses_short_columns_and_keeps_its_revision() {
         return;
     }
     // The refusals are logged on purpose: not the strict log rule here.
-    let (_tmp, run_dir) = support::deep_run_dir("zbxc-real70-");
-    let r = support::run_with_peer(
+    let r = run_7_0(
         test,
-        Some(support::load_profile(
-            "ci/trixie/zabbix-proxy-7.0-passive.yaml",
-        )),
         &["harness/tests/data/real-7.0/short-columns.yaml"],
-        &["7.0"],
-        &[],
-        &run_dir,
+        support::load_profile("ci/trixie/zabbix-proxy-7.0-passive.yaml"),
     );
     support::assert_all_passed(test, &r, 1);
 }
@@ -124,7 +111,7 @@ fn strict_log_rule_catches_a_refused_configuration() {
     let r = run_7_0(
         test,
         &["harness/tests/data/real-7.0/short-columns.yaml"],
-        "passive",
+        strict_profile("passive"),
     );
     let s = &r.scenarios[0];
     assert_eq!(s.outcome, Outcome::Failed, "{}", support::describe(&r));

@@ -54,6 +54,16 @@ pub struct Exercised {
     pub real: bool,
 }
 
+/// Note that `kind` of `family` was exchanged at `version` (with a real peer or not).
+fn add(out: &mut BTreeSet<Exercised>, family: &str, version: &str, kind: &str, real: bool) {
+    out.insert(Exercised {
+        family: family.to_string(),
+        version: version.to_string(),
+        kind: kind.to_string(),
+        real,
+    });
+}
+
 /// Peers the runner names `reference:<name>` are the harness's own.
 fn is_real_peer(peer: &str) -> bool {
     !peer.is_empty() && !peer.starts_with("reference:")
@@ -69,12 +79,7 @@ pub fn exercised_in_run(run: &RunResult) -> Vec<Exercised> {
                 continue;
             }
             if let Some(kind) = &e.kind {
-                out.insert(Exercised {
-                    family: s.family.clone(),
-                    version: s.version.clone(),
-                    kind: kind.clone(),
-                    real,
-                });
+                add(&mut out, &s.family, &s.version, kind, real);
             }
         }
     }
@@ -104,12 +109,7 @@ pub fn exercised_in_json_report(report: &serde_json::Value) -> Result<Vec<Exerci
                 continue;
             }
             if let Some(kind) = e.get("kind").and_then(|k| k.as_str()) {
-                out.insert(Exercised {
-                    family: family.to_string(),
-                    version: version.to_string(),
-                    kind: kind.to_string(),
-                    real,
-                });
+                add(&mut out, family, version, kind, real);
             }
         }
     }
@@ -132,12 +132,7 @@ pub fn exercised_in_plugin_record(text: &str) -> Result<Vec<Exercised>, String> 
             .and_then(|x| x.as_str())
             .ok_or_else(|| format!("line {}: no `version` (not a mock-plugin record?)", i + 1))?;
         if let Some(kind) = v.get("kind").and_then(|k| k.as_str()) {
-            out.insert(Exercised {
-                family: "plugin".to_string(),
-                version: version.to_string(),
-                kind: kind.to_string(),
-                real: true,
-            });
+            add(&mut out, "plugin", version, kind, true);
         }
     }
     Ok(out.into_iter().collect())

@@ -746,7 +746,9 @@ pub fn config_tables_for(protocol: &str, fault: Option<Fault>) -> Map<String, Va
     if protocol != "7.0" {
         return config_tables(fault);
     }
-    let sync: Value = serde_json::from_str(SYNC_7_0).unwrap_or_default();
+    // Parsed once: every configuration request of a 7.0 reference server needs it.
+    static SYNC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let sync = SYNC.get_or_init(|| serde_json::from_str(SYNC_7_0).unwrap_or_default());
     let mut out = match sync.get("data") {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),

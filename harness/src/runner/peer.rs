@@ -286,14 +286,20 @@ mod port_tests {
 mod socket_dir_tests {
     use super::*;
 
+    /// `yaml` written as a profile file in `tmp`, loaded.
+    fn profile_in(tmp: &tempfile::TempDir, yaml: &str) -> LoadedProfile {
+        let path = tmp.path().join("peer.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        LoadedProfile::load(&path).unwrap()
+    }
+
     /// A profile whose peer writes `${socket_dir}` into its log and listens on a Unix
     /// socket there; the run dir is far too deep for a socket path.
     #[tokio::test]
     async fn socket_dir_is_short_exists_while_running_and_is_removed_after_stop() {
         let tmp = tempfile::tempdir().unwrap();
-        let profile_path = tmp.path().join("peer.yaml");
-        std::fs::write(
-            &profile_path,
+        let profile = profile_in(
+            &tmp,
             r#"
 name: socket user
 program: /bin/sh
@@ -302,9 +308,7 @@ ready: { log: { file: "${run_dir}/peer.log", pattern: "zbxc" } }
 log: ${run_dir}/peer.log
 stop_grace: 2s
 "#,
-        )
-        .unwrap();
-        let profile = LoadedProfile::load(&profile_path).unwrap();
+        );
         let run_dir = tmp.path().join("d".repeat(120));
         let mut vars = Vars::default();
         let peer = profile.start(&mut vars, &run_dir).await.unwrap();
@@ -320,18 +324,15 @@ stop_grace: 2s
     #[tokio::test]
     async fn socket_dir_is_removed_when_the_peer_fails_to_start() {
         let tmp = tempfile::tempdir().unwrap();
-        let profile_path = tmp.path().join("peer.yaml");
-        std::fs::write(
-            &profile_path,
+        let profile = profile_in(
+            &tmp,
             r#"
 name: early exit
 program: /bin/sh
 args: ["-c", "echo ${socket_dir} > dir.txt; exit 3"]
 ready: { port: "127.0.0.1:1" }
 "#,
-        )
-        .unwrap();
-        let profile = LoadedProfile::load(&profile_path).unwrap();
+        );
         let run_dir = tmp.path().join("run");
         let err = profile
             .start(&mut Vars::default(), &run_dir)

@@ -287,15 +287,33 @@ pub fn deep_run_dir(prefix: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, deep)
 }
 
-/// What a real Agent 2 sent to the mock plugin (`mock-plugin --record FILE`), each line
-/// checked again here against the plugin schemas of `version` (not only by the mock's
-/// own recorder): the record's text and `(initial run?, kind, message)` per line. The
-/// record is kept for the coverage matrix as `keep_as` (see [`keep_record`]).
+/// What a real Agent 2 sent to the mock plugin, read from a `mock-plugin --record` file.
+pub struct AgentRecord {
+    /// The record as written (for assertion messages).
+    pub text: String,
+    /// `(initial run?, kind, message)` per line.
+    pub seen: Vec<(bool, String, serde_json::Value)>,
+}
+
+impl AgentRecord {
+    /// The kinds of the registration run (`initial`) or of the operation run, in order.
+    pub fn kinds(&self, initial: bool) -> Vec<&str> {
+        self.seen
+            .iter()
+            .filter(|(i, _, _)| *i == initial)
+            .map(|(_, k, _)| k.as_str())
+            .collect()
+    }
+}
+
+/// Read what a real Agent 2 sent to the mock plugin, each line checked again here against
+/// the plugin schemas of `version` (not only by the mock's own recorder). The record is
+/// kept for the coverage matrix as `keep_as` (see [`keep_record`]).
 pub fn recorded_agent_messages(
     record: &Path,
     version: zbx_conform::plugin::PluginVersion,
     keep_as: &str,
-) -> (String, Vec<(bool, String, serde_json::Value)>) {
+) -> AgentRecord {
     let checker = zbx_conform::plugin::MessageChecker::new(catalog().clone());
     let text = std::fs::read_to_string(record).expect("the mock recorded messages");
     keep_record(record, keep_as);
@@ -313,7 +331,7 @@ pub fn recorded_agent_messages(
         let initial = v["initial"].as_bool().expect("initial is a bool");
         seen.push((initial, kind.unwrap_or_default(), msg));
     }
-    (text, seen)
+    AgentRecord { text, seen }
 }
 
 /// Stop a real zabbix_agent2 that runs the mock plugin, by its PID: SIGTERM to agent2
