@@ -292,7 +292,8 @@ impl StepRunner<'_> {
     /// `others: skip`: accept every connection and read each one's first frame in
     /// parallel, so a silent or slow connection (a port scanner, a half-open peer) does
     /// not hold up the peer's real request. Returns the first connection whose message
-    /// is of the expected kind; the others are noted and closed.
+    /// is of the expected kind; the others are noted, answered when `answer_others` has a
+    /// reply for their kind, and closed.
     async fn accept_skipping(
         &mut self,
         listener: &TcpListener,
@@ -324,7 +325,7 @@ impl StepRunner<'_> {
                         let _ = tx.send((conn, read)).await;
                     });
                 }
-                Some((conn, read)) = rx.recv() => {
+                Some((mut conn, read)) = rx.recv() => {
                     let why = match read {
                         Ok(Some(frame)) => {
                             let body = Body::from_payload(&frame.payload);
@@ -340,7 +341,16 @@ impl StepRunner<'_> {
                             self.ctx
                                 .transcript
                                 .received(Some(&kind), Some(frame.flags), render_body(&body));
-                            format!("a `{kind}` message")
+                            if let Some(answer) = acc.answer_others.get(&kind) {
+                                let out = build(self.ctx, answer).map_err(StepError::Scenario)?;
+                                // Side traffic: a peer gone meanwhile is noted, not a failure.
+                                match self.write(&mut conn, &out).await {
+                                    Ok(()) => format!("a `{kind}` message, answered (answer_others)"),
+                                    Err(_) => format!("a `{kind}` message; the peer left before the answer"),
+                                }
+                            } else {
+                                format!("a `{kind}` message")
+                            }
                         }
                         Ok(None) => "closed without sending anything".to_string(),
                         Err(e) => e.to_string(),

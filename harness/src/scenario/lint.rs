@@ -168,7 +168,7 @@ impl Linter<'_> {
             }
             if let Some(a) = &step.accept {
                 self.expect(here, &a.expect, &applicable);
-                for r in a.reply.iter().chain(a.reply_by.values()) {
+                for r in a.replies() {
                     self.message(here, r, &applicable);
                 }
                 self.then(&a.then, &applicable);
@@ -408,7 +408,7 @@ impl VarWalk {
             if let Some(a) = &st.accept {
                 self.opt(here, &a.listen);
                 self.expect(here, &a.expect);
-                for r in a.reply.iter().chain(a.reply_by.values()) {
+                for r in a.replies() {
                     self.message(here, r);
                 }
                 self.then(&a.then);

@@ -210,6 +210,21 @@ pub struct Accept {
     /// them usually want `skip`.
     #[serde(default)]
     pub others: Others,
+    /// With `others: skip`: the reply for a skipped connection of a given kind, sent
+    /// before it is closed. A real server retries a configuration push that got no
+    /// answer on every poll, which can starve the request the step waits for.
+    #[serde(default)]
+    pub answer_others: BTreeMap<String, Message>,
+}
+
+impl Accept {
+    /// Every message this step may send in reply (`reply`, `reply_by`, `answer_others`).
+    pub fn replies(&self) -> impl Iterator<Item = &Message> {
+        self.reply
+            .iter()
+            .chain(self.reply_by.values())
+            .chain(self.answer_others.values())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -6,7 +6,7 @@
 //! not a scenario. Each problem is reported at the line of the step (or `then` action)
 //! it belongs to, because that is the innermost span serde-saphyr keeps.
 
-use super::model::{Action, Expect, FrameSpec, Message, Scenario, Spanned, Step};
+use super::model::{Action, Expect, FrameSpec, Message, Others, Scenario, Spanned, Step};
 use super::when::{parse_version, VersionCondition};
 
 /// Largest `repeat.times`: enough for soak tests, small enough that a typo cannot make
@@ -177,6 +177,15 @@ impl Checker<'_> {
             }
             for r in a.reply_by.values() {
                 self.message(at, "accept.reply_by", r);
+            }
+            for r in a.answer_others.values() {
+                self.message(at, "accept.answer_others", r);
+            }
+            if !a.answer_others.is_empty() && a.others != Others::Skip {
+                self.push(
+                    at,
+                    "`accept.answer_others` only applies with `others: skip`",
+                );
             }
             self.then(&a.then);
         }
@@ -517,6 +526,32 @@ mod tests {
         assert!(!is_var_name("1a"));
         assert!(!is_var_name("a-b"));
         assert!(!is_var_name(""));
+    }
+
+    /// `answer_others` without `others: skip` would never be used: a structure error.
+    #[test]
+    fn answer_others_needs_others_skip() {
+        let text = |others: &str| {
+            format!(
+                "name: x\nfamily: server-proxy\nversions: [\"6.0\"]\nplays: proxy\n\
+                 listen: 127.0.0.1:0\nsteps:\n  - accept:\n      expect: {{ kind: k }}\n\
+                 {others}      answer_others:\n        other.kind: {{ json: {{ response: success }} }}\n"
+            )
+        };
+        let check_text = |t: &str| -> Vec<String> {
+            // parse_str runs these checks and reports them as one error.
+            match crate::scenario::loader::parse_str(std::path::Path::new("s.yaml"), t) {
+                Ok(_) => vec![],
+                Err(e) => vec![e.to_string()],
+            }
+        };
+        let bad = check_text(&text(""));
+        assert!(
+            bad.iter()
+                .any(|m| m.contains("only applies with `others: skip`")),
+            "{bad:?}"
+        );
+        assert!(check_text(&text("      others: skip\n")).is_empty());
     }
 
     #[test]
