@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod check;
 pub mod cli;
+pub mod discover;
 pub mod frame;
 pub mod plugin;
 pub mod report;

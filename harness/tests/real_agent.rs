@@ -97,6 +97,7 @@ impl Reference {
             version: "6.0".to_string(),
             fault: None,
             connect_to: None,
+            listen: None,
         };
         let peer = rt
             .block_on(roles::start(&cfg))

@@ -144,6 +144,7 @@ fn zabbix_get_7_0_reads_the_reference_passive_agent() {
             version: version.into(),
             fault: None,
             connect_to: None,
+            listen: None,
         };
         let peer = rt
             .block_on(roles::start(&cfg))
@@ -183,6 +184,7 @@ fn zabbix_sender_7_0_talks_to_the_reference_trapper() {
         version: "7.0".into(),
         fault: None,
         connect_to: None,
+        listen: None,
     };
     let peer = rt
         .block_on(roles::start(&cfg))

@@ -45,6 +45,7 @@ fn run() -> RunResult {
                 body: format!(r#"{{"tls_psk":"{SECRET}"}}"#),
             }],
             peer_log: Some(format!("password={SECRET}")),
+            properties: Default::default(),
             duration: Duration::from_millis(10),
         }],
         duration: Duration::from_millis(10),

@@ -182,6 +182,7 @@ fn scenario(name: &str, family: &str, outcome: Outcome) -> ScenarioResult {
         steps: vec![],
         transcript: vec![],
         peer_log: None,
+        properties: Default::default(),
         duration: Duration::from_millis(1500),
     }
 }

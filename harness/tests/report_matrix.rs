@@ -38,6 +38,7 @@ fn scenario(family: &str, version: &str, peer: &str, kinds: &[&str]) -> Scenario
             }])
             .collect(),
         peer_log: None,
+        properties: Default::default(),
         duration: Duration::ZERO,
     }
 }

@@ -20,6 +20,7 @@ fn scenario(name: &str, outcome: Outcome, steps: Vec<StepResult>) -> ScenarioRes
         steps,
         transcript: vec![],
         peer_log: None,
+        properties: Default::default(),
         duration: Duration::from_millis(1234),
     }
 }

@@ -215,6 +215,7 @@ fn reference_agent_survives_the_probes() {
             version: "6.0".into(),
             fault: None,
             connect_to: None,
+            listen: None,
         };
         let peer = roles::start(&cfg).await.expect("agent-passive starts");
         let addr = peer.listen.expect("a listening peer").to_string();

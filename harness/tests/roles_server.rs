@@ -484,6 +484,7 @@ async fn registry_lists_and_refuses() {
         version: version.into(),
         fault: fault.map(Into::into),
         connect_to: None,
+        listen: None,
     };
     for (c, needle) in [
         (cfg("nope", "6.0", None), "unknown reference"),

@@ -6,9 +6,11 @@
 //! kind or a protocol version means adding an entry (or a version to an entry) plus the
 //! schema and fixture files — no Rust.
 
+pub mod discover;
 pub mod print;
 mod recognise;
 
+pub use discover::Discovery;
 pub use recognise::Recognise;
 
 use serde::{Deserialize, Serialize};
@@ -103,7 +105,7 @@ impl FamilyCatalog {
                 }
             }
         }
-        Ok(())
+        self.discover.check()
     }
 }
 
@@ -119,6 +121,9 @@ pub struct FamilyCatalog {
     /// snapshot comparison.
     #[serde(default)]
     pub volatile: Vec<String>,
+    /// How to ask a peer of this family what it is (`run --peer`).
+    #[serde(default)]
+    pub discover: Discovery,
     pub kinds: Vec<KindEntry>,
 }
 
@@ -288,6 +293,57 @@ impl Catalog {
         })
     }
 
+    /// Every kind a message could be, when who sent it, and in which family and version,
+    /// may be unknown: `classify` for each family (or only `family`), each version (or
+    /// only `version`) and each sending side (or only `from`). Kinds come back in
+    /// catalog order, at most once per family and version.
+    pub fn recognise(
+        &self,
+        body: &Body,
+        family: Option<&str>,
+        version: Option<&str>,
+        from: Option<&str>,
+    ) -> Vec<Recognised<'_>> {
+        let mut out: Vec<Recognised<'_>> = Vec::new();
+        for fam in &self.families {
+            if family.is_some_and(|f| f != fam.family) {
+                continue;
+            }
+            let versions: Vec<String> = match version {
+                Some(v) => vec![v.to_string()],
+                None => self.versions(&fam.family),
+            };
+            let mut sides: Vec<&str> = fam
+                .kinds
+                .iter()
+                .map(|k| k.from.as_str())
+                .filter(|s| *s != ANY_SIDE)
+                .collect();
+            sides.sort();
+            sides.dedup();
+            if let Some(f) = from {
+                sides.retain(|s| *s == f);
+            }
+            for v in &versions {
+                for side in &sides {
+                    if let Some(k) = self.classify(&fam.family, v, side, body) {
+                        let seen = out.iter().any(|r| {
+                            r.family == fam.family && r.version == *v && r.kind.kind == k.kind
+                        });
+                        if !seen {
+                            out.push(Recognised {
+                                family: fam.family.clone(),
+                                version: v.clone(),
+                                kind: k,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The flattened catalog, optionally filtered.
     pub fn rows(&self, family: Option<&str>, version: Option<&str>) -> Vec<CatalogRow> {
         let mut rows = Vec::new();
@@ -330,6 +386,14 @@ impl Catalog {
             .map(Path::to_path_buf)
             .unwrap_or(p)
     }
+}
+
+/// A kind a message was recognised as, with where it was found.
+#[derive(Debug, Clone)]
+pub struct Recognised<'a> {
+    pub family: String,
+    pub version: String,
+    pub kind: &'a KindEntry,
 }
 
 /// A received or sent message body, as the catalog and checks see it.

@@ -4,10 +4,11 @@
 //! run that selected no scenario); 3 a peer could not be reached or started.
 
 use crate::catalog::{self, Catalog};
-use crate::check::SchemaCache;
 use crate::report;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
+mod validate;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -58,14 +59,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Validate one message (a JSON file, or a raw ZBXD frame) against a kind's schema
+    /// Validate one message (a JSON file, or a raw ZBXD frame) against the schema of its
+    /// kind, recognised as the runner recognises what peers send (or given with --kind)
     Validate {
+        /// Protocol family [default: every family whose recognisers accept the message]
         #[arg(long)]
-        family: String,
+        family: Option<String>,
+        /// Protocol version [default: the message's own "version" field when it has one,
+        /// else every version]
         #[arg(long)]
-        version: String,
+        version: Option<String>,
+        /// The message kind, instead of recognising it (needs --family and --version)
         #[arg(long)]
-        kind: String,
+        kind: Option<String>,
+        /// Who sent it: server, proxy, agent, sender or plugin [default: any side]
+        #[arg(long, value_name = "SIDE")]
+        from: Option<String>,
         /// The message: JSON text, or bytes starting with "ZBXD"; "-" reads stdin
         file: PathBuf,
     },
@@ -84,6 +93,9 @@ enum Command {
     },
     /// List the built-in reference peers and the faults they can simulate
     References,
+    /// Run a built-in reference peer until interrupted: a long-lived stand-in for a real
+    /// peer (`run --peer ADDR` against it), or with --fault a deliberately broken one
+    Serve(ServeArgs),
     /// Certify an Agent 2 loadable plugin: one PASS/FAIL per protocol requirement
     CertifyPlugin(crate::plugin::CertifyArgs),
     /// Be a loadable plugin for a real Agent 2 (set as Plugins.<Name>.System.Path via a wrapper)
@@ -100,13 +112,20 @@ enum Format {
 struct RunArgs {
     /// Scenario files or folders [default: <root>/scenarios]
     paths: Vec<PathBuf>,
-    /// Address of the peer under test (host:port); overrides every scenario's peer
-    #[arg(long, value_name = "ADDR")]
+    /// Address of the peer under test (host:port), one someone else started; overrides
+    /// every scenario's peer. The harness asks it which protocol version it speaks and
+    /// runs only that version's cases; scenarios that change its state take turns
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     peer: Option<String>,
+    /// Where the harness listens for a real peer that connects to it (an active proxy's
+    /// Server=, an active agent's ServerActive=); overrides every scenario's `listen`
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    listen: Option<String>,
     /// Set a scenario variable (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
-    /// Only run these protocol versions (repeatable or comma-separated)
+    /// Only run these protocol versions (repeatable or comma-separated) [default: the
+    /// version the peer names when asked; all versions against the reference peers]
     #[arg(long = "version", value_name = "V", value_delimiter = ',')]
     versions: Vec<String>,
     /// Only run scenarios carrying one of these tags (repeatable or comma-separated)
@@ -151,11 +170,43 @@ struct RunArgs {
     max_frame: u64,
 }
 
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The reference peer (see `zbx-conform references`)
+    reference: String,
+    /// Protocol version it speaks (e.g. 6.0)
+    #[arg(long, value_name = "V")]
+    version: String,
+    /// Where a listening peer listens (port 0 picks a free one; the address is printed)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", value_parser = parse_addr)]
+    listen: String,
+    /// Where a connecting peer (active-proxy, server-poller, agent-active) connects
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    connect: Option<String>,
+    /// Make it misbehave (see `zbx-conform references`)
+    #[arg(long, value_name = "FAULT")]
+    fault: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// `host:port` with a numeric port (`127.0.0.1:10051`, `[::1]:10051`, `zbx.example:10051`).
+fn parse_addr(s: &str) -> Result<String, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:PORT, got {s:?} (no port)"))?;
+    if host.is_empty() {
+        return Err(format!("expected HOST:PORT, got {s:?} (no host)"));
+    }
+    port.parse::<u16>().map_err(|_| {
+        format!("expected HOST:PORT, got {s:?} (the port is not a number up to 65535)")
+    })?;
+    Ok(s.to_string())
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -237,14 +288,24 @@ pub fn main() -> i32 {
             family,
             version,
             kind,
+            from,
             file,
-        } => cmd_validate(&catalog, &family, &version, &kind, &file),
+        } => {
+            let want = validate::Wanted {
+                family,
+                version,
+                kind,
+                from,
+            };
+            validate::run(&catalog, &want, &file)
+        }
         Command::Matrix {
             reports,
             family,
             format,
         } => cmd_matrix(&catalog, &reports, family, format),
         Command::References => cmd_references(),
+        Command::Serve(args) => cmd_serve(args),
         Command::CertifyPlugin(args) => crate::plugin::certify_main(args, &catalog),
         Command::MockPlugin(args) => crate::plugin::mock_main(args, &catalog),
     }
@@ -325,6 +386,7 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         paths: default_paths(root, args.paths),
         vars: args.vars.into_iter().collect::<BTreeMap<_, _>>(),
         peer: args.peer,
+        listen: args.listen,
         versions: args.versions,
         tags: args.tags,
         filter: args.filter,
@@ -335,13 +397,6 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         max_frame: args.max_frame,
     };
     let catalog = Arc::new(catalog);
-    let jobs = match runner::plan(&catalog, &opts) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -352,6 +407,20 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| {
+        println!("{line}")
+    }));
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    for note in &plan.notes {
+        println!("{note}");
+    }
+    let jobs = plan.jobs;
     let result = rt.block_on(runner::run_jobs(catalog.clone(), jobs, &opts, |r| {
         println!("{}", report::terminal::scenario_line_styled(r, style));
     }));
@@ -517,89 +586,73 @@ fn cmd_catalog(
     0
 }
 
-fn cmd_validate(catalog: &Catalog, family: &str, version: &str, kind: &str, file: &Path) -> i32 {
-    let bytes = if file == Path::new("-") {
-        let mut b = Vec::new();
-        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut b) {
-            eprintln!("error: cannot read stdin: {e}");
+fn cmd_serve(args: ServeArgs) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
             return EXIT_USAGE;
         }
-        b
-    } else {
-        match std::fs::read(file) {
-            Ok(b) => b,
+    };
+    rt.block_on(async {
+        let connect_to = match &args.connect {
+            None => None,
+            Some(a) => match tokio::net::lookup_host(a).await.map(|mut i| i.next()) {
+                Ok(Some(addr)) => Some(addr),
+                _ => {
+                    eprintln!("error: --connect {a}: cannot resolve the address");
+                    return EXIT_USAGE;
+                }
+            },
+        };
+        let cfg = crate::roles::ReferenceConfig {
+            name: args.reference.clone(),
+            version: args.version.clone(),
+            fault: args.fault.clone(),
+            connect_to,
+            listen: Some(args.listen.clone()),
+        };
+        let peer = match crate::roles::start(&cfg).await {
+            Ok(p) => p,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", file.display());
-                return EXIT_USAGE;
+                eprintln!("error: {e}");
+                return if e.starts_with("cannot listen") {
+                    3
+                } else {
+                    EXIT_USAGE
+                };
+            }
+        };
+        match (peer.listen, &args.connect) {
+            (Some(a), _) => println!("serving {} on {a} (Ctrl-C stops it)", peer.describe),
+            (None, Some(c)) => println!(
+                "serving {}, connecting to {c} (Ctrl-C stops it)",
+                peer.describe
+            ),
+            (None, None) => println!("serving {} (Ctrl-C stops it)", peer.describe),
+        }
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        wait_for_stop().await;
+        peer.stop().await;
+        0
+    })
+}
+
+/// Until SIGINT or SIGTERM.
+async fn wait_for_stop() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
         }
-    };
-    let Some(entry) = catalog.kind(family, version, kind) else {
-        eprintln!(
-            "error: kind `{kind}` does not exist in {family} {version} (see `zbx-conform catalog`)"
-        );
-        return EXIT_USAGE;
-    };
-    let framed = bytes.starts_with(b"ZBXD");
-    let payload = if framed {
-        match crate::frame::ZbxdCodec::default().decode_exact(&bytes) {
-            Ok(f) => f.payload.to_vec(),
-            Err(e) => {
-                println!("FAIL {}: bad frame: {e}", file.display());
-                return 1;
-            }
-        }
-    } else {
-        bytes
-    };
-    // A framed text kind (body: text) is validated as the payload string; a file holds
-    // it as a JSON string, like its fixture.
-    let text_kind = entry.body == catalog::BodyType::Text;
-    let parsed = if framed && text_kind {
-        Ok(serde_json::Value::String(
-            String::from_utf8_lossy(&payload).into_owned(),
-        ))
-    } else {
-        serde_json::from_slice(&payload)
-    };
-    let value: serde_json::Value = match parsed {
-        Ok(v) => v,
-        Err(e) => {
-            println!("FAIL {}: not valid JSON: {e}", file.display());
-            return 1;
-        }
-    };
-    let schemas = SchemaCache::new();
-    match schemas.validate(&catalog.schema_path(family, version, &entry.kind), &value) {
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_USAGE
-        }
-        Ok(v) if v.is_empty() => {
-            println!(
-                "ok   {} is a valid `{kind}` ({family} {version})",
-                file.display()
-            );
-            0
-        }
-        Ok(v) => {
-            println!(
-                "FAIL {} is not a valid `{kind}` ({family} {version}):",
-                file.display()
-            );
-            for x in v {
-                println!(
-                    "  at {}: {} (schema {})",
-                    if x.instance_path.is_empty() {
-                        "/"
-                    } else {
-                        &x.instance_path
-                    },
-                    x.message,
-                    x.schema_path
-                );
-            }
-            1
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -265,6 +265,7 @@ impl Certification {
                     transcript,
                     peer_log: (!r.passed() && !self.plugin_output.is_empty())
                         .then(|| self.plugin_output.clone()),
+                    properties: Default::default(),
                     duration: r.duration,
                 }
             })

@@ -14,6 +14,7 @@ use crate::check::redact::redact_text;
 use crate::report::terminal::{fmt_duration, step_heading};
 use crate::runner::result::{Direction, Outcome, RunResult, ScenarioResult, TranscriptEntry};
 use junit_report::{Duration as JDuration, ReportBuilder, TestCase, TestCaseBuilder, TestSuite};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -31,19 +32,100 @@ pub fn write(run: &RunResult, path: &Path) -> std::io::Result<()> {
 /// Write the report to any sink (used by `write` and by tests).
 pub fn write_to<W: std::io::Write>(run: &RunResult, sink: W) -> std::io::Result<()> {
     let mut suites: Vec<TestSuite> = Vec::new();
+    // Properties of each test case, in the order the writer emits the cases.
+    let mut properties: Vec<Vec<&BTreeMap<String, String>>> = Vec::new();
     for s in &run.scenarios {
         let family = xml_safe(&s.family);
         let idx = match suites.iter().position(|t| t.name == family) {
             Some(i) => i,
             None => {
                 suites.push(TestSuite::new(&family));
+                properties.push(Vec::new());
                 suites.len() - 1
             }
         };
         suites[idx].add_testcase(testcase(s));
+        properties[idx].push(&s.properties);
     }
     let report = ReportBuilder::new().add_testsuites(suites).build();
-    report.write_xml(sink).map_err(std::io::Error::other)
+    let mut xml = Vec::new();
+    report.write_xml(&mut xml).map_err(std::io::Error::other)?;
+    let xml = String::from_utf8(xml).map_err(std::io::Error::other)?;
+    let properties: Vec<_> = properties.into_iter().flatten().collect();
+    let mut sink = sink;
+    sink.write_all(with_properties(&xml, &properties).as_bytes())
+}
+
+/// Add `<properties>` to each `<testcase>` (the writer has no API for them): the i-th
+/// test case element gets `props[i]`. Text inside CDATA sections (transcripts may hold
+/// anything, `<testcase` included) is never touched.
+fn with_properties(xml: &str, props: &[&BTreeMap<String, String>]) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    let mut case = 0;
+    loop {
+        let next_cdata = rest.find("<![CDATA[");
+        let next_case = rest.find("<testcase ");
+        match (next_cdata, next_case) {
+            (Some(c), Some(t)) if c < t => {
+                let end = rest[c..].find("]]>").map_or(rest.len(), |e| c + e + 3);
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+            }
+            (_, Some(t)) => {
+                // Attribute values are escaped by the writer: the first `>` ends the tag.
+                let Some(close) = rest[t..].find('>').map(|e| t + e) else {
+                    break;
+                };
+                let self_closing = rest[..close].ends_with('/');
+                let block = props
+                    .get(case)
+                    .map(|p| properties_xml(p))
+                    .unwrap_or_default();
+                case += 1;
+                if block.is_empty() {
+                    out.push_str(&rest[..=close]);
+                } else if self_closing {
+                    out.push_str(&rest[..close - 1]);
+                    out.push('>');
+                    out.push_str(&block);
+                    out.push_str("</testcase>");
+                } else {
+                    out.push_str(&rest[..=close]);
+                    out.push_str(&block);
+                }
+                rest = &rest[close + 1..];
+            }
+            (_, None) => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `<properties><property name=".." value=".."/>…</properties>`, or nothing.
+fn properties_xml(props: &BTreeMap<String, String>) -> String {
+    if props.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<properties>");
+    for (k, v) in props {
+        let _ = write!(
+            out,
+            "<property name=\"{}\" value=\"{}\"/>",
+            attr_escape(&xml_safe(k)),
+            attr_escape(&clean(v))
+        );
+    }
+    out.push_str("</properties>");
+    out
+}
+
+fn attr_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn testcase(s: &ScenarioResult) -> TestCase {

@@ -48,6 +48,8 @@ pub(crate) fn value_of(ctx: &AgentContext, key: &str) -> Option<String> {
             .to_string(),
         ),
         "agent.hostname" => Some(AGENT_HOST.to_string()),
+        // zabbix_agentd (6.0+): what `run --peer` asks to name the program.
+        "agent.variant" => Some("1".to_string()),
         _ => None,
     }
 }

@@ -20,7 +20,7 @@ pub(crate) const REFERENCES: &[(&str, &str, bool)] = &[
         "agent-passive",
         "a passive agent (zabbix_agentd style): listens; answers one plain-text passive check \
          per connection from a fixed table (agent.ping → 1, agent.version → the full version, \
-         agent.hostname → zbx-conform-agent), anything else ZBX_NOTSUPPORTED + NUL + \
+         agent.hostname → zbx-conform-agent, agent.variant → 1), anything else ZBX_NOTSUPPORTED + NUL + \
          \"Unsupported item key.\", then closes; at 7.0 also JSON passive checks \
          (`{\"request\":\"passive checks\",...}` → version, variant 1, the first item's value \
          or error, or a request error, as zabbix_agentd 7.0.22 answers)",
@@ -250,7 +250,7 @@ async fn start_known(
     }
     let ctx = AgentContext { profile, fault };
     if listens {
-        let listener = crate::transport::bind_listener("127.0.0.1:0")
+        let listener = crate::transport::bind_listener(cfg.listen_addr())
             .await
             .map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -67,6 +67,15 @@ pub struct ReferenceConfig {
     pub fault: Option<String>,
     /// For peers that connect to the harness: the harness's listen address.
     pub connect_to: Option<SocketAddr>,
+    /// For listening peers: where to listen (default `127.0.0.1:0`, a free port).
+    pub listen: Option<String>,
+}
+
+impl ReferenceConfig {
+    /// The address a listening peer binds.
+    pub(crate) fn listen_addr(&self) -> &str {
+        self.listen.as_deref().unwrap_or("127.0.0.1:0")
+    }
 }
 
 /// Name, description, and whether the peer listens (true) or connects (false).
@@ -186,7 +195,7 @@ pub async fn start(cfg: &ReferenceConfig) -> Result<RunningPeer, String> {
         started: data::now().0,
     };
     if listens {
-        let listener = crate::transport::bind_listener("127.0.0.1:0")
+        let listener = crate::transport::bind_listener(cfg.listen_addr())
             .await
             .map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -5,18 +5,20 @@
 pub mod context;
 pub mod expect;
 pub mod peer;
+pub mod plan;
 pub mod result;
 pub mod send;
 pub mod step;
 pub mod transcript;
+mod turns;
 
+pub use plan::{plan, prepare, Job, Plan, RunError, Share};
 pub use result::*;
 
 use crate::catalog::Catalog;
 use crate::check::SchemaCache;
 use crate::roles::{self, ReferenceConfig};
 use crate::scenario::vars::Vars;
-use crate::scenario::{self, LoadedScenario, ScenarioError};
 use context::{peer_side, ScenarioContext};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use step::StepRunner;
 use transcript::Transcript;
+use turns::Turns;
 
 /// Options of `zbx-conform run`.
 #[derive(Debug, Clone)]
@@ -34,6 +37,10 @@ pub struct RunOptions {
     pub vars: BTreeMap<String, String>,
     /// `--peer ADDR`: overrides every scenario's peer address.
     pub peer: Option<String>,
+    /// `--listen ADDR`: where the harness listens for peers that connect to it; overrides
+    /// every scenario's `listen`, and means a real peer connects there (no reference peer
+    /// is started).
+    pub listen: Option<String>,
     /// `--version`: only these versions (empty = all the scenario lists).
     pub versions: Vec<String>,
     /// `--tag`: only scenarios with at least one of these tags.
@@ -62,6 +69,7 @@ impl Default for RunOptions {
             paths: Vec::new(),
             vars: BTreeMap::new(),
             peer: None,
+            listen: None,
             versions: Vec::new(),
             tags: Vec::new(),
             filter: None,
@@ -76,96 +84,13 @@ impl Default for RunOptions {
     }
 }
 
-/// Why a run could not start (exit code 2).
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
-    Scenarios(Vec<ScenarioError>),
-    #[error("no scenario selected (paths: {paths}; filters: {filters})")]
-    NothingSelected { paths: String, filters: String },
-}
-
-/// One scenario at one version.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub scenario: Arc<LoadedScenario>,
-    pub version: String,
-}
-
-/// Load, lint and select: the jobs to run, or every error found.
-pub fn plan(catalog: &Catalog, opts: &RunOptions) -> Result<Vec<Job>, RunError> {
-    let files = scenario::discover(&opts.paths).map_err(|e| RunError::Scenarios(vec![e]))?;
-    let mut errors = Vec::new();
-    let mut loaded = Vec::new();
-    for f in files {
-        match scenario::load_file(&f) {
-            Ok(l) => {
-                let lint = scenario::lint(&l, catalog);
-                if lint.is_empty() {
-                    loaded.push(Arc::new(l));
-                } else {
-                    errors.extend(lint);
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(RunError::Scenarios(errors));
-    }
-    let mut jobs = Vec::new();
-    for l in loaded {
-        let s = &l.scenario;
-        if !opts.tags.is_empty() && !s.tags.iter().any(|t| opts.tags.contains(t)) {
-            continue;
-        }
-        for v in &s.versions {
-            let version = v.value.clone();
-            if !opts.versions.is_empty() && !opts.versions.contains(&version) {
-                continue;
-            }
-            if let Some(f) = &opts.filter {
-                let name = format!("{} [{}]", s.name, version);
-                if !name.contains(f.as_str()) && !l.path.to_string_lossy().contains(f.as_str()) {
-                    continue;
-                }
-            }
-            jobs.push(Job {
-                scenario: l.clone(),
-                version,
-            });
-        }
-    }
-    if jobs.is_empty() {
-        let mut filters = Vec::new();
-        if !opts.versions.is_empty() {
-            filters.push(format!("--version {}", opts.versions.join(",")));
-        }
-        if !opts.tags.is_empty() {
-            filters.push(format!("--tag {}", opts.tags.join(",")));
-        }
-        if let Some(f) = &opts.filter {
-            filters.push(format!("--filter {f}"));
-        }
-        return Err(RunError::NothingSelected {
-            paths: opts
-                .paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" "),
-            filters: if filters.is_empty() {
-                "none".into()
-            } else {
-                filters.join(" ")
-            },
-        });
-    }
-    Ok(jobs)
-}
-
 /// Run jobs with at most `opts.jobs` at a time; `on_result` sees each result as it
 /// finishes (for live terminal output). Results come back in job order.
+///
+/// Jobs that share a long-lived peer take turns: a job that needs the peer alone (it
+/// changes or depends on the peer's state) waits until no other job uses it; stateless
+/// jobs use it together. A job takes its turn before its `--jobs` slot, so waiting for a
+/// peer does not hold a slot that another peer's jobs could use.
 pub async fn run_jobs(
     catalog: Arc<Catalog>,
     jobs: Vec<Job>,
@@ -175,6 +100,7 @@ pub async fn run_jobs(
     let start = Instant::now();
     let schemas = Arc::new(SchemaCache::new());
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
+    let turns = Turns::for_jobs(&jobs);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let total = jobs.len();
     for (i, job) in jobs.into_iter().enumerate() {
@@ -183,7 +109,9 @@ pub async fn run_jobs(
         let sem = sem.clone();
         let opts = opts.clone();
         let tx = tx.clone();
+        let turns = turns.clone();
         tokio::spawn(async move {
+            let _turn = turns.take(&job.share).await;
             let _permit = sem.acquire().await;
             let result = run_one(catalog, schemas, &job, &opts).await;
             let _ = tx.send((i, result));
@@ -239,20 +167,32 @@ pub async fn run_one(
         steps: Vec::new(),
         transcript: Vec::new(),
         peer_log: None,
+        properties: peer_properties(job.peer.as_deref()),
         duration: Duration::ZERO,
     };
+    if let Some(id) = &job.peer {
+        ctx.transcript.note(format!("{id} ({})", id.found.how));
+    }
 
     // The scenario's listener (for accept steps and for peers that connect to us).
     let needs_listener = s.listen.is_some() || uses_accept(&s.steps);
+    let listen = opts.listen.as_deref().or(s.listen.as_deref());
     let listener = if needs_listener {
-        let addr = match ctx
-            .vars
-            .expand_str(s.listen.as_deref().unwrap_or("127.0.0.1:0"))
-        {
+        let addr = match ctx.vars.expand_str(listen.unwrap_or("127.0.0.1:0")) {
             Ok(a) => a,
             Err(e) => return finish(result, ctx, start, Outcome::Error(format!("listen: {e}"))),
         };
-        match crate::transport::bind_listener(&addr).await {
+        let bound = match &job.listener {
+            // The run's socket for a fixed address, shared with the scenarios before.
+            Some(shared) => {
+                plan::tokio_listener(shared).map_err(|e| crate::transport::TransportError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })
+            }
+            None => crate::transport::bind_listener(&addr).await,
+        };
+        match bound {
             Ok(l) => {
                 if let Ok(local) = l.local_addr() {
                     ctx.vars.set("listen_addr", local.to_string().into());
@@ -318,7 +258,9 @@ pub async fn run_one(
         },
     };
     let mut reference = None;
-    let external = opts.peer.is_some() || process.is_some();
+    // A real peer is involved: no reference peer stands in (`--listen` says a real peer
+    // connects to the harness there).
+    let external = opts.peer.is_some() || process.is_some() || opts.listen.is_some();
     if s.peer.address.is_some() && address.is_empty() && !external && s.peer.reference.is_none() {
         // Written for a real peer only (an address variable, no built-in stand-in), and
         // no address given: nothing to run against. (A scenario without `peer.address`
@@ -339,6 +281,7 @@ pub async fn run_one(
                 version: job.version.clone(),
                 fault: opts.fault.clone(),
                 connect_to: listener.as_ref().and_then(|l| l.local_addr().ok()),
+                listen: None,
             };
             match roles::start(&cfg).await {
                 Ok(peer) => {
@@ -430,6 +373,21 @@ pub async fn run_one(
     finish(result, ctx, start, outcome)
 }
 
+/// JUnit/JSON properties naming what the peer said it is.
+fn peer_properties(id: Option<&crate::discover::PeerIdentity>) -> BTreeMap<String, String> {
+    let mut p = BTreeMap::new();
+    if let Some(id) = id {
+        p.insert("peer.program".into(), id.found.program.clone());
+        p.insert("peer.version".into(), id.found.version.clone());
+        p.insert("peer.protocol".into(), id.protocol.clone());
+        p.insert("peer.discovered-by".into(), id.found.how.clone());
+        if let Some(w) = &id.warning {
+            p.insert("peer.warning".into(), w.clone());
+        }
+    }
+    p
+}
+
 fn finish(
     mut result: ScenarioResult,
     ctx: ScenarioContext,
@@ -460,7 +418,9 @@ fn scenario_outcome(steps: &[StepResult]) -> Outcome {
     Outcome::Passed
 }
 
-fn uses_accept(steps: &[crate::scenario::model::Spanned<crate::scenario::model::Step>]) -> bool {
+pub(crate) fn uses_accept(
+    steps: &[crate::scenario::model::Spanned<crate::scenario::model::Step>],
+) -> bool {
     steps.iter().any(|s| {
         s.value.accept.is_some()
             || s.value
@@ -488,7 +448,7 @@ fn sanitize(name: &str) -> String {
 }
 
 /// A short id unique enough to tell runs apart in peer data (host names, keys).
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()

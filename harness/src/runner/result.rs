@@ -1,6 +1,7 @@
 //! Results of a run: plain data produced by the runner and consumed by the reporters.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -154,6 +155,10 @@ pub struct ScenarioResult {
     /// The peer's log, when the harness started the peer (attached to JUnit on failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_log: Option<String>,
+    /// Facts about the test for CI tools (JUnit `<property>`, JSON): what the peer said
+    /// it is, which protocol version was assumed and why.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
     #[serde(with = "duration_ms")]
     pub duration: Duration,
 }

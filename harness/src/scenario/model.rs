@@ -44,6 +44,12 @@ pub struct Scenario {
     /// Default timeout for every expectation without its own `within`.
     #[serde(default)]
     pub timeout: Option<DurationSpec>,
+    /// The scenario neither changes the peer's state nor depends on it (malformed frames
+    /// the peer only closes, a refused request), so it may share a long-lived peer with
+    /// other stateless scenarios at the same time. Scenarios that are not stateless run
+    /// one at a time against a peer they share (`run --peer`).
+    #[serde(default)]
+    pub stateless: bool,
     pub steps: Vec<Spanned<Step>>,
 }
 

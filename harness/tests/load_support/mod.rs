@@ -264,6 +264,7 @@ pub async fn against_reference(name: &str, connections: usize, duration: Duratio
         version: "6.0".to_string(),
         fault: None,
         connect_to: None,
+        listen: None,
     };
     let peer = roles::start(&cfg).await.expect("reference peer starts");
     let addr = peer.listen.expect("a listening peer").to_string();

@@ -28,6 +28,7 @@ pub async fn start(
         version: version.to_string(),
         fault: fault.map(str::to_string),
         connect_to,
+        listen: None,
     };
     match roles::start(&cfg).await {
         Ok(p) => p,
