@@ -98,6 +98,11 @@ pub struct FirstMessage {
     pub version: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub program: Vec<ProgramRule>,
+    /// Kinds whose schemas tell the versions apart when a message names no version (an
+    /// active agent's `active checks`: 6.4+ agents add session and config_revision).
+    /// Other messages without a version are skipped while waiting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_shape: Vec<String>,
 }
 
 impl Discovery {

@@ -105,7 +105,13 @@ impl FamilyCatalog {
                 }
             }
         }
-        self.discover.check()
+        self.discover.check()?;
+        for kind in self.discover.accept.iter().flat_map(|a| &a.by_shape) {
+            if !self.kinds.iter().any(|k| &k.kind == kind) {
+                return Err(format!("discover.accept.by_shape: no kind {kind}"));
+            }
+        }
+        Ok(())
     }
 }
 

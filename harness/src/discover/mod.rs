@@ -296,13 +296,14 @@ pub async fn first_message(
             return identify(catalog, family, &address, found);
         }
         // No version field (zabbix_agentd before 6.4): the newest version whose schemas
-        // accept the message.
-        if let Some(protocol) = by_shape(catalog, schemas, family, peer_side, &body) {
+        // accept a message whose shape tells the versions apart.
+        if let Some(protocol) = by_shape(catalog, schemas, family, peer_side, &spec.by_shape, &body)
+        {
             return Ok(PeerIdentity {
                 address,
                 found: Found {
                     program,
-                    version: format!("(unnamed; its messages fit {protocol})"),
+                    version: "(no version named)".into(),
                     how: "the shape of its first message".into(),
                 },
                 protocol,
@@ -311,7 +312,7 @@ pub async fn first_message(
                 ),
             });
         }
-        tried.push("a first message that fits no known version".to_string());
+        tried.push("a first message without a version that tells no version apart".to_string());
     }
 }
 
@@ -334,13 +335,14 @@ async fn read_first(
     Some(Body::from_payload(&frame.payload))
 }
 
-/// The newest catalog version in which `body` is recognised as a kind the peer sends and
-/// conforms to that kind's schema.
+/// The newest catalog version in which `body` is recognised as one of the `kinds` whose
+/// shape tells versions apart, and conforms to that kind's schema.
 fn by_shape(
     catalog: &Catalog,
     schemas: &SchemaCache,
     family: &str,
     peer_side: &str,
+    kinds: &[String],
     body: &Body,
 ) -> Option<String> {
     let value = match body {
@@ -350,6 +352,7 @@ fn by_shape(
     catalog.versions(family).into_iter().rev().find(|v| {
         catalog
             .classify(family, v, peer_side, body)
+            .filter(|k| kinds.contains(&k.kind))
             .and_then(|k| {
                 schemas
                     .validate(&catalog.schema_path(family, v, &k.kind), &value)

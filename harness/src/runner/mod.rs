@@ -141,6 +141,7 @@ pub async fn run_one(
     let mut vars = Vars::new(opts.vars.clone(), s.vars.clone());
     vars.set("version", serde_json::Value::String(job.version.clone()));
     vars.set("run_id", serde_json::Value::String(run_id()));
+    vars.set("revision", serde_json::Value::from(revision()));
     let mut ctx = ScenarioContext {
         peer_side: peer_side(&catalog, &s.family, s.plays),
         catalog,
@@ -445,6 +446,17 @@ fn sanitize(name: &str) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("-")
+}
+
+/// A configuration revision for this scenario run (`${revision}`): a number that grows
+/// from run to run (Unix seconds), so a peer that kept the revision of an earlier run
+/// still sees a new one, and "reports the revision it was sent" proves something on a
+/// long-lived peer too.
+fn revision() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1)
 }
 
 /// A short id unique enough to tell runs apart in peer data (host names, keys).

@@ -227,7 +227,7 @@ impl StepRunner<'_> {
         let deadline = tokio::time::Instant::now() + wait;
         let expects_message = acc.expect.closes != Some(true) && acc.expect.silent.is_none();
 
-        let (mut conn, received_text) = if acc.others == Others::Skip && expects_message {
+        let (mut conn, received_text) = if acc.others.skips() && expects_message {
             let (mut conn, frame, body) = self.accept_skipping(listener, acc, deadline).await?;
             let f = check_received(self.ctx, conn.leftover(), &frame, &body, &acc.expect);
             if !f.is_empty() {
@@ -329,7 +329,9 @@ impl StepRunner<'_> {
                     let why = match read {
                         Ok(Some(frame)) => {
                             let body = Body::from_payload(&frame.payload);
-                            if self.is_expected_kind(&acc.expect.kind, &body) {
+                            if self.is_expected_kind(&acc.expect.kind, &body)
+                                && (acc.others != Others::SkipUnmatched || self.matches(&acc.expect, &body))
+                            {
                                 return Ok((conn, frame, body));
                             }
                             let kind = self
@@ -362,6 +364,27 @@ impl StepRunner<'_> {
                     skipped += 1;
                 }
             }
+        }
+    }
+
+    /// Whether `body` passes the step's `match` (for `others: skip-unmatched`); a spec
+    /// that cannot be expanded yet matches, so the step's own checks report it.
+    fn matches(&self, exp: &crate::scenario::model::Expect, body: &Body) -> bool {
+        if exp.matches.is_empty() {
+            return true;
+        }
+        let Some(value) = body.as_json() else {
+            return false;
+        };
+        match self
+            .ctx
+            .vars
+            .expand_value(&serde_json::Value::Object(exp.matches.clone()))
+        {
+            Ok(serde_json::Value::Object(spec)) => {
+                crate::check::check_matches(&spec, value).is_empty()
+            }
+            _ => true,
         }
     }
 

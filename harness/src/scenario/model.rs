@@ -213,7 +213,9 @@ pub struct Accept {
     /// What to do with connections whose first message is not the expected kind:
     /// `fail` (default) or `skip` (close them, note them, keep waiting). Active peers
     /// send heartbeats, config and data requests on their own timers, so suites for
-    /// them usually want `skip`.
+    /// them usually want `skip`. `skip-unmatched` also skips messages of the expected
+    /// kind that fail `match`: a long-lived agent still sends values of an earlier run's
+    /// items before the ones this step waits for.
     #[serde(default)]
     pub others: Others,
     /// With `others: skip`: the reply for a skipped connection of a given kind, sent
@@ -234,11 +236,19 @@ impl Accept {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Others {
     #[default]
     Fail,
     Skip,
+    SkipUnmatched,
+}
+
+impl Others {
+    /// Whether connections the step does not wait for are skipped (not failed).
+    pub fn skips(self) -> bool {
+        self != Others::Fail
+    }
 }
 
 /// A follow-up action on an open connection: exactly one of `send` or `expect`.

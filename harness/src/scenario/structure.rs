@@ -181,7 +181,7 @@ impl Checker<'_> {
             for r in a.answer_others.values() {
                 self.message(at, "accept.answer_others", r);
             }
-            if !a.answer_others.is_empty() && a.others != Others::Skip {
+            if !a.answer_others.is_empty() && !a.others.skips() {
                 self.push(
                     at,
                     "`accept.answer_others` only applies with `others: skip`",
