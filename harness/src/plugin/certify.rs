@@ -695,6 +695,7 @@ impl<'a> Suite<'a> {
             }
         }
         self.close(R::ValidateOptions, &host, mark);
+        self.close(R::ValidateUnknownOption, &host, mark);
 
         let mark = Self::mark(&host);
         self.terminate_check(&mut host, R::TerminateRegistration)
@@ -1611,5 +1612,54 @@ fn restart_reason(h: &mut PluginHost) -> &'static str {
         "the plugin had exited or closed its connection"
     } else {
         "a request had timed out and its reply had not come"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_follow_the_sdk_register_metric_rules() {
+        assert_eq!(description_problem("Returns 1."), None);
+        assert_eq!(
+            description_problem("1-minute load."),
+            None,
+            "only lower case is refused"
+        );
+        assert!(description_problem("").is_some_and(|p| p.contains("empty")));
+        assert!(description_problem("returns 1.").is_some_and(|p| p.contains("lower-case")));
+        assert!(description_problem("Returns 1").is_some_and(|p| p.contains("dot")));
+    }
+
+    #[test]
+    fn metrics_and_interfaces_problems_are_left_to_their_requirements() {
+        assert!(judged_elsewhere(
+            "schema register.response: at /metrics: [\"k\"] has less than 2 items"
+        ));
+        assert!(judged_elsewhere(
+            "schema register.response: at /: \"interfaces\" is a required property"
+        ));
+        assert!(!judged_elsewhere(
+            "schema register.response: at /name: \"\" is shorter than 1 character"
+        ));
+    }
+
+    #[test]
+    fn an_advisory_finding_is_a_warning_and_a_required_one_a_failure() {
+        let mut bad = RequirementResult::new(R::ExportBadParameters);
+        bad.fail(CheckKind::Match, "an error", "a value", None);
+        assert_eq!(bad.verdict(), Verdict::Warn);
+        assert!(bad.passed() && bad.failures.is_empty());
+        let mut many = RequirementResult::new(R::ExportManyParameters);
+        many.fail(CheckKind::Close, "an answer", "closed", None);
+        assert_eq!(many.verdict(), Verdict::Fail);
+        assert!(!many.passed() && many.warnings.is_empty());
+        many.skip("later");
+        assert_eq!(
+            many.verdict(),
+            Verdict::Fail,
+            "a finding is not skipped away"
+        );
     }
 }
