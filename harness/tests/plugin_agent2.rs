@@ -223,10 +223,13 @@ async fn go_sdk_plugin_answers_under_the_real_agent2() {
     let plugins = format!("Plugins.Good.System.Path={}\n", plugin.display());
     let (peer, addr) = start_agent2(&bin, dir.path(), &plugins).await;
     let echo = passive(&addr, "good.echo[xyz]").await;
+    let many = passive(&addr, "good.echo[a,b,c]").await;
     let unknown = passive(&addr, "good.nope").await;
     let log = peer.log().unwrap_or_default();
     let _ = peer.stop().await;
     assert_eq!(echo, "xyz", "agent2 log:\n{log}");
+    // good.echo is variadic: agent2 passes every parameter of the key through.
+    assert_eq!(many, "a b c", "agent2 log:\n{log}");
     assert!(unknown.starts_with("ZBX_NOTSUPPORTED"), "{unknown}");
     assert!(log.contains("using plugin 'Good'"), "{log}");
 }

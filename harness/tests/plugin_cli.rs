@@ -104,7 +104,44 @@ fn exit_codes_and_report_files() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
-    assert_eq!(report["scenarios"].as_array().map(Vec::len), Some(14));
+    assert_eq!(
+        report["scenarios"].as_array().map(Vec::len),
+        Some(zbx_conform::plugin::REQUIREMENTS.len())
+    );
+    assert_eq!(report["scenarios"][0]["properties"]["severity"], "required");
+
+    // An advisory departure (a metric that takes any number of parameters) is a
+    // warning: exit code 0, no failure element, the verdict in the JSON properties.
+    let variadic = wrapper(dir.path(), &script, "variadic");
+    let a = parse(&[
+        variadic.to_str().expect("utf8"),
+        "--timeout",
+        "1500ms",
+        "--junit",
+        junit.to_str().expect("utf8"),
+        "--json",
+        json.to_str().expect("utf8"),
+    ])
+    .expect("parses");
+    assert_eq!(certify_main(a, &catalog()), 0);
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        !xml.contains("<failure") && xml.contains("verdict: warning"),
+        "{xml}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    let warned: Vec<&serde_json::Value> = report["scenarios"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|s| s["properties"]["verdict"] == "warning")
+        .collect();
+    assert_eq!(warned.len(), 1, "{report}");
+    assert_eq!(
+        warned[0]["properties"]["requirement"],
+        "export.bad-parameters"
+    );
 
     let bad = wrapper(dir.path(), &script, "any-version");
     let a = parse(&[

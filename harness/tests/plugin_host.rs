@@ -8,7 +8,7 @@ use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use zbx_conform::plugin::{HostConfig, HostError, PluginHost, PluginVersion};
+use zbx_conform::plugin::{HostConfig, HostError, PluginHost, PluginVersion, WireProblemKind};
 
 /// Write an executable Python plugin script (a prelude with framing helpers + `body`).
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -195,7 +195,69 @@ recv(c)
         "{:?}",
         host.problems()
     );
+    // agent2 drops a reply nobody waits for: not a breaking problem.
+    assert_eq!(host.problems()[0].kind, WireProblemKind::Ignored);
     let _ = host.finish().await;
+}
+
+#[tokio::test]
+async fn a_late_reply_is_a_note_and_the_host_is_stalled_until_it_comes() {
+    if fake_plugin().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = script(
+        dir.path(),
+        "slow.py",
+        r#"r = recv(c)
+time.sleep(0.6)
+send(c, {"id": r["id"], "type": 3, "name": "Slow", "metrics": ["s.k", "A key."], "interfaces": 1, "extra": 1})
+recv(c)
+"#,
+    );
+    let mut host = PluginHost::launch(&config(&p), checker(), true)
+        .await
+        .expect("launch");
+    let e = host
+        .request(
+            json!({"type": 2, "version": "6.0.13"}),
+            Duration::from_millis(100),
+        )
+        .await
+        .expect_err("times out");
+    assert!(matches!(e, HostError::Timeout { id: 1, .. }), "{e:?}");
+    assert!(host.is_stalled(), "the reply is still owed");
+    assert!(!host.is_usable());
+    let late = host
+        .wait_response(1, Duration::from_secs(3))
+        .await
+        .expect("the late reply");
+    assert_eq!(late.body["name"], "Slow");
+    assert!(!host.is_stalled(), "the reply came");
+    assert!(host.is_usable());
+    assert!(late.problems.is_empty(), "{:?}", late.problems);
+    // The undefined member is kept apart: agent2's decoder skips it.
+    let kinds: Vec<WireProblemKind> = host.problems().iter().map(|p| p.kind).collect();
+    assert_eq!(
+        kinds,
+        [WireProblemKind::ExtraMember],
+        "{:?}",
+        host.problems()
+    );
+    let log = host.finish().await;
+    assert!(
+        log.transcript
+            .iter()
+            .any(|t| t.body.contains("late response with id 1")),
+        "{:?}",
+        log.transcript
+    );
+    assert_eq!(
+        log.problems.len(),
+        1,
+        "a late reply is no problem: {:?}",
+        log.problems
+    );
 }
 
 #[tokio::test]

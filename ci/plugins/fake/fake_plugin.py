@@ -13,13 +13,22 @@ to fail on the right requirement:
   crash-export     the process exits with status 2 on the first Export
   silent           never answers anything (and ignores Terminate)
   bad-frame        on Terminate, writes a frame with type code 2 before exiting
-  bad-interfaces   Register reports interfaces = 9
+  bad-interfaces   Register reports interfaces = 9 (an unknown bit: agent2 ignores it)
+  text-interfaces  Register reports interfaces as the string "3" (agent2 cannot decode it)
+  bad-descriptions Register reports descriptions in lower case without a final dot
   odd-metrics      Register reports an odd-length metrics array
   no-exit          ignores Terminate
   bad-log          log requests carry id 7 and severity 9
-  lax-options      Validate accepts any option
+  lax-options      Validate accepts any option, and a Configure with an unknown option makes
+                   it exit (it never checked them)
+  strict-options   Validate rejects every option, even the System.Path the agent always sends
+  crash-configure  the process exits with status 2 on Configure
+  crash-parameters the process exits with status 2 on an Export with more than 3 parameters
   not-json         after the Register response, sends a type-1 frame whose payload is not JSON
   trailing-bytes   on Terminate, writes 3 bytes of a frame header before exiting
+  extra-members    the Register response carries a member the protocol does not define
+  variadic         no defect: fake.echo takes any number of parameters and returns them
+                   joined by spaces (the protocol leaves parameter counts to the plugin)
 ZBXC_FAKE_PROTO is the protocol version it accepts (default 6.0.13).
 ZBXC_FAKE_NAME is the name it registers (default Fake).
 ZBXC_FAKE_RECORD, if set, is a file to which every message received from the agent is
@@ -82,6 +91,8 @@ def export(req):
             return None, "Too many parameters."
         return 1, None
     if key == "fake.echo":
+        if MODE == "variadic":
+            return " ".join(params), None
         if len(params) > 1:
             return None, "Too many parameters."
         return (params[0] if params else ""), None
@@ -126,7 +137,12 @@ def main():
                 metrics = [x for kv in METRICS.items() for x in kv]
                 if MODE == "odd-metrics":
                     metrics = metrics[:-1]
-                resp.update(name=NAME, metrics=metrics, interfaces=9 if MODE == "bad-interfaces" else 3)
+                if MODE == "bad-descriptions":
+                    metrics = [x if i % 2 == 0 else x.lower().rstrip(".") for i, x in enumerate(metrics)]
+                interfaces = {"bad-interfaces": 9, "text-interfaces": "3"}.get(MODE, 3)
+                resp.update(name=NAME, metrics=metrics, interfaces=interfaces)
+                if MODE == "extra-members":
+                    resp["build"] = "fake-1"
             send(conn, resp)
             if MODE == "not-json":
                 conn.sendall(struct.pack("<II", 1, 8) + b"not json")
@@ -143,6 +159,8 @@ def main():
             exports += 1
             if MODE == "crash-export":
                 sys.exit(2)
+            if MODE == "crash-parameters" and len(req.get("parameters") or []) > 3:
+                sys.exit(2)
             value, err = export(req)
             resp = {"id": rid + 1000 if MODE == "wrong-id" else rid, "type": 7}
             if err:
@@ -151,12 +169,19 @@ def main():
                 resp["value"] = value
             send(conn, resp)
         elif rtype == 9:
-            unknown = option_names(req.get("private_options")) - KNOWN_OPTIONS
+            names = option_names(req.get("private_options"))
+            unknown = names if MODE == "strict-options" else names - KNOWN_OPTIONS
             resp = {"id": rid, "type": 10}
             if unknown and MODE != "lax-options":
                 resp["error"] = "Unknown option %s." % sorted(unknown)[0]
             send(conn, resp)
-        elif rtype in (4, 8):
+        elif rtype == 8:
+            if MODE == "crash-configure":
+                sys.exit(2)
+            unknown = option_names(req.get("private_options")) - KNOWN_OPTIONS
+            if MODE == "lax-options" and unknown:
+                sys.exit(2)
+        elif rtype == 4:
             pass
         else:
             log(conn, "unknown request recivied: %s" % rtype)

@@ -4,8 +4,10 @@
 //
 // Metrics:
 //
-//	good.ping         returns 1; no parameters allowed
-//	good.echo[text]   returns text; at most one parameter
+//	good.ping           returns 1; no parameters allowed
+//	good.echo[p1,...]   variadic: returns its parameters joined by single spaces, or the
+//	                    configured greeting when it has none (a metric may take any
+//	                    number of parameters: the protocol leaves that to the plugin)
 //
 // It implements Exporter and Configurator. Validate accepts the options the agent
 // sends (System.*) and an optional Greeting, and rejects any other option.
@@ -20,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"git.zabbix.com/ap/plugin-support/plugin"
 	"git.zabbix.com/ap/plugin-support/plugin/container"
@@ -48,13 +51,10 @@ func (p *goodPlugin) Export(key string, params []string, ctx plugin.ContextProvi
 		}
 		return 1, nil
 	case "good.echo":
-		if len(params) > 1 {
-			return nil, errors.New("Too many parameters.")
-		}
 		if len(params) == 0 {
 			return p.greeting, nil
 		}
-		return params[0], nil
+		return strings.Join(params, " "), nil
 	default:
 		return nil, fmt.Errorf("Unsupported metric %q.", key)
 	}
@@ -103,7 +103,7 @@ func (p *goodPlugin) Configure(global *plugin.GlobalOptions, privateOptions inte
 func init() {
 	plugin.RegisterMetrics(&impl, pluginName,
 		"good.ping", "Returns 1 when the plugin answers.",
-		"good.echo", "Returns its first parameter.")
+		"good.echo", "Returns its parameters joined by spaces (any number).")
 }
 
 func main() {

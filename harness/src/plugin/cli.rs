@@ -1,7 +1,8 @@
 //! `zbx-conform certify-plugin PLUGIN`: arguments and entry point.
 //!
-//! Exit codes: 0 every requirement passed (or was skipped as not applicable), 1 a
-//! requirement failed, 2 usage error, 3 the plugin could not be started.
+//! Exit codes: 0 every required requirement passed (or was skipped as not applicable;
+//! warnings on advisory ones do not count), 1 a required requirement failed, 2 usage
+//! error, 3 the plugin could not be started.
 
 use super::certify::{certify, CertifyOptions};
 use super::host::MessageChecker;
@@ -98,7 +99,7 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
         }
     }
     if let Some(path) = &args.json {
-        if let Err(e) = report::json::write(&run, path) {
+        if let Err(e) = cert.write_json(path) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return 2;
         }

@@ -65,30 +65,67 @@ impl MessageChecker {
         from: &str,
         body: &Value,
     ) -> (Option<String>, Vec<String>) {
+        let checked = self.check_split(version, from, body);
+        let mut problems = checked.problems;
+        problems.extend(checked.ignored);
+        (checked.kind, problems)
+    }
+
+    /// Like [`check`](Self::check), with the violations that only concern members the
+    /// protocol does not define (`additionalProperties`) kept apart: agent2 decodes
+    /// plugin messages with Go's encoding/json, which skips such members, so they break
+    /// nothing (protocol.md §4.5).
+    pub fn check_split(&self, version: PluginVersion, from: &str, body: &Value) -> Checked {
         let v = version.catalog_version();
         let Some(kind) = self
             .catalog
             .classify(FAMILY, v, from, &Body::Json(body.clone()))
         else {
-            return (None, vec![format!("no {from} message kind has this type")]);
+            return Checked {
+                kind: None,
+                problems: vec![format!("no {from} message kind has this type")],
+                ignored: Vec::new(),
+            };
         };
         let path = self.catalog.schema_path(FAMILY, v, &kind.kind);
-        let problems = match self.schemas.validate(&path, body) {
-            Ok(violations) => violations
-                .into_iter()
-                .map(|x| {
+        let mut checked = Checked {
+            kind: Some(kind.kind.clone()),
+            problems: Vec::new(),
+            ignored: Vec::new(),
+        };
+        match self.schemas.validate(&path, body) {
+            Ok(violations) => {
+                for x in violations {
                     let at = if x.instance_path.is_empty() {
                         "/".to_string()
                     } else {
                         x.instance_path
                     };
-                    format!("schema {}: at {at}: {}", kind.kind, x.message)
-                })
-                .collect(),
-            Err(e) => vec![format!("cannot check against the schema: {e}")],
-        };
-        (Some(kind.kind.clone()), problems)
+                    let text = format!("schema {}: at {at}: {}", kind.kind, x.message);
+                    if x.schema_path.ends_with("/additionalProperties") {
+                        checked.ignored.push(text);
+                    } else {
+                        checked.problems.push(text);
+                    }
+                }
+            }
+            Err(e) => checked
+                .problems
+                .push(format!("cannot check against the schema: {e}")),
+        }
+        checked
     }
+}
+
+/// What [`MessageChecker::check_split`] found in one message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Checked {
+    /// The recognised kind (`None`: no kind sent by that side has this `type`).
+    pub kind: Option<String>,
+    /// Schema violations that matter to the receiver.
+    pub problems: Vec<String>,
+    /// Members the protocol does not define: the agent skips them.
+    pub ignored: Vec<String>,
 }
 
 /// How to launch and talk to a plugin.
@@ -144,7 +181,9 @@ pub struct Received {
     /// The recognised kind (`None`: no plugin message kind has this type).
     pub kind: Option<String>,
     pub body: Value,
-    /// Schema violations (empty when the message is valid).
+    /// Schema violations (empty when the message is valid). Members the protocol does
+    /// not define are not among them: agent2 skips those, so they are recorded as
+    /// [`WireProblemKind::ExtraMember`] problems of the session instead.
     pub problems: Vec<String>,
 }
 
@@ -176,6 +215,19 @@ pub struct WireProblem {
     pub detail: String,
     /// The offending message or bytes, rendered for a report.
     pub received: Option<String>,
+    pub kind: WireProblemKind,
+}
+
+/// What a wire problem does to a real agent (protocol.md §4.1, §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireProblemKind {
+    /// The agent cannot read the stream any more, or a reply is lost.
+    Breaking,
+    /// The agent logs or drops the message and carries on.
+    Ignored,
+    /// A member the protocol does not define: agent2's decoder (Go encoding/json)
+    /// skips it.
+    ExtraMember,
 }
 
 /// Everything one session left behind, returned by [`PluginHost::finish`].
@@ -206,6 +258,10 @@ pub struct PluginHost {
     next_id: u32,
     /// Ids of requests sent that expect a reply and have not got one.
     outstanding: HashSet<u32>,
+    /// Outstanding ids whose wait timed out: the plugin may be stuck on them.
+    timed_out: HashSet<u32>,
+    /// The plugin closed the connection (EOF seen or a write failed).
+    closed: bool,
     /// Replies received and not yet claimed by `wait_response`.
     stash: HashMap<u32, Received>,
     logs: Vec<Received>,
@@ -273,6 +329,8 @@ impl PluginHost {
             broken: false,
             next_id: 0,
             outstanding: HashSet::new(),
+            timed_out: HashSet::new(),
+            closed: false,
             stash: HashMap::new(),
             logs: Vec::new(),
             problems: Vec::new(),
@@ -462,6 +520,7 @@ impl PluginHost {
         match conn.write_all(bytes, within).await {
             Ok(()) => Ok(()),
             Err(e) => {
+                self.closed = true;
                 let status = self.exit_note().await;
                 Err(HostError::Closed {
                     waiting: format!("writing to it ({e})"),
@@ -499,11 +558,11 @@ impl PluginHost {
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                return Err(HostError::Timeout { id, after: within });
+                return Err(self.timed_out(id, within));
             }
             match self.read_one(left).await {
                 Ok(()) => {}
-                Err(ReadEnd::Timeout) => return Err(HostError::Timeout { id, after: within }),
+                Err(ReadEnd::Timeout) => return Err(self.timed_out(id, within)),
                 Err(ReadEnd::Closed) => {
                     let status = self.exit_note().await;
                     return Err(HostError::Closed {
@@ -514,6 +573,15 @@ impl PluginHost {
                 Err(ReadEnd::Broken(e)) => return Err(HostError::Broken(e)),
             }
         }
+    }
+
+    /// Remember that the wait for `id` timed out (a late reply is then a note, and the
+    /// plugin counts as stalled until it comes).
+    fn timed_out(&mut self, id: u32, within: Duration) -> HostError {
+        if self.outstanding.contains(&id) {
+            self.timed_out.insert(id);
+        }
+        HostError::Timeout { id, after: within }
     }
 
     /// Read and handle whatever the plugin sends during `period` (late logs, stray
@@ -583,6 +651,24 @@ impl PluginHost {
         self.broken
     }
 
+    /// Whether the plugin closed the connection (seen as EOF or a failed write). Known
+    /// at once, unlike the process exit, which is only seen once it has been reaped.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether a request timed out and its reply has not come: a sequential plugin is
+    /// then still busy with it (or stuck), so the next request would wait behind it.
+    pub fn is_stalled(&self) -> bool {
+        !self.timed_out.is_empty()
+    }
+
+    /// Whether the next request gets a fair chance: running, stream readable, not
+    /// closed, not stalled.
+    pub fn is_usable(&mut self) -> bool {
+        !self.broken && !self.closed && !self.is_stalled() && self.is_running()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         if self.exit.is_some() {
@@ -607,20 +693,18 @@ impl PluginHost {
             if !left.is_empty() {
                 let rendered = crate::runner::transcript::render_bytes(left);
                 self.problem(
+                    WireProblemKind::Breaking,
                     format!("{} bytes after the last complete frame", left.len()),
                     Some(rendered),
                 );
             }
         }
-        let mut stash: Vec<(u32, Received)> = self.stash.drain().collect();
-        stash.sort_by_key(|(id, _)| *id);
-        for (id, r) in stash {
-            // Replies to requests whose wait timed out: late, not unsolicited.
-            let rendered = r.render();
-            self.problem(
-                format!("late response with id {id} (its request had already timed out)"),
-                Some(rendered),
-            );
+        let mut stash: Vec<u32> = self.stash.drain().map(|(id, _)| id).collect();
+        stash.sort_unstable();
+        for id in stash {
+            // Replies to requests that were sent but not waited for (a check stopped
+            // early): answered, so no problem.
+            self.note(format!("response with id {id} was not waited for"));
         }
         self.conn = None;
         if self.is_running() {
@@ -661,7 +745,10 @@ impl PluginHost {
                 self.ingest(frame);
                 Ok(())
             }
-            Ok(None) => Err(ReadEnd::Closed),
+            Ok(None) => {
+                self.closed = true;
+                Err(ReadEnd::Closed)
+            }
             Err(TransportError::Timeout { .. }) => Err(ReadEnd::Timeout),
             Err(e) => {
                 self.broken = true;
@@ -669,7 +756,11 @@ impl PluginHost {
                     .conn
                     .as_ref()
                     .map(|c| crate::runner::transcript::render_bytes(c.leftover()));
-                self.problem(format!("unreadable frame: {e}"), left);
+                self.problem(
+                    WireProblemKind::Breaking,
+                    format!("unreadable frame: {e}"),
+                    left,
+                );
                 Err(ReadEnd::Broken(e.to_string()))
             }
         }
@@ -683,21 +774,30 @@ impl PluginHost {
             Ok(_) | Err(_) => {
                 let text = render_body(&Body::from_payload(&frame.payload));
                 self.push(Direction::Received, None, text.clone());
-                self.problem("payload is not a JSON object".into(), Some(text));
+                self.problem(
+                    WireProblemKind::Breaking,
+                    "payload is not a JSON object".into(),
+                    Some(text),
+                );
                 return;
             }
         };
-        let (kind, problems) = self.checker.check(self.cfg.version, "plugin", &body);
+        let checked = self.checker.check_split(self.cfg.version, "plugin", &body);
+        let kind = checked.kind;
         let r = Received {
             at,
             kind: kind.clone(),
             body,
-            problems,
+            problems: checked.problems,
         };
         self.push(Direction::Received, kind.clone(), r.render());
+        for extra in checked.ignored {
+            self.problem(WireProblemKind::ExtraMember, extra, Some(r.render()));
+        }
         let (id, typ) = (r.id(), r.typ());
         let (Some(id), Some(typ)) = (id, typ) else {
             self.problem(
+                WireProblemKind::Breaking,
                 "message without a numeric id and type".into(),
                 Some(r.render()),
             );
@@ -708,7 +808,9 @@ impl PluginHost {
             return;
         }
         if kind.is_none() {
+            // agent2 6.0.14 logs "unknown request type" and carries on.
             self.problem(
+                WireProblemKind::Ignored,
                 format!("message of type {typ}, which a plugin never sends"),
                 Some(r.render()),
             );
@@ -716,31 +818,44 @@ impl PluginHost {
         }
         if id == 0 {
             self.problem(
+                WireProblemKind::Breaking,
                 format!("response of type {typ} with id 0 (7.x agents take every id-0 message for a log request)"),
                 Some(r.render()),
             );
             return;
         }
         let Ok(id32) = u32::try_from(id) else {
-            self.problem(format!("id {id} does not fit uint32"), Some(r.render()));
+            self.problem(
+                WireProblemKind::Breaking,
+                format!("id {id} does not fit uint32"),
+                Some(r.render()),
+            );
             return;
         };
         if !self.outstanding.remove(&id32) {
+            // agent2 drops a reply nobody waits for (broker.go).
             self.problem(
+                WireProblemKind::Ignored,
                 format!("response with id {id} matches no pending request"),
                 Some(r.render()),
             );
             return;
         }
+        if self.timed_out.remove(&id32) {
+            self.note(format!(
+                "late response with id {id} (its wait had timed out)"
+            ));
+        }
         self.stash.insert(id32, r);
     }
 
-    fn problem(&mut self, detail: String, received: Option<String>) {
+    fn problem(&mut self, kind: WireProblemKind, detail: String, received: Option<String>) {
         self.push(Direction::Note, None, format!("wire problem: {detail}"));
         self.problems.push(WireProblem {
             at: self.started.elapsed(),
             detail,
             received,
+            kind,
         });
     }
 

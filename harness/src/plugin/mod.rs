@@ -5,7 +5,8 @@
 //!   responses by id, collects log requests and checks every message the plugin sends
 //!   against the `plugin` family schemas of the protocol version it imitates.
 //! - [`certify`] is the certification suite behind `zbx-conform certify-plugin`: one named
-//!   requirement per protocol rule, each PASS/FAIL with a reason.
+//!   requirement per protocol rule, each PASS/WARN/FAIL with a reason; [`requirements`]
+//!   is the table of those rules with each one's severity and source.
 //! - [`cli`] is the subcommand's arguments and entry point.
 //! - [`mock`] is the other direction: a mock plugin that a real Agent 2 launches, which
 //!   validates and records what the agent sends (`zbx-conform mock-plugin`); with
@@ -19,12 +20,17 @@ pub mod host;
 pub mod mock;
 pub mod mock_scenario;
 pub mod options;
+pub mod requirements;
 
-pub use certify::{certify, Certification, CertifyOptions, RequirementResult};
+pub use certify::{certify, Certification, CertifyOptions, RequirementResult, Verdict};
 pub use cli::{certify_main, CertifyArgs};
-pub use host::{HostConfig, HostError, MessageChecker, PluginHost, Received, SessionLog};
+pub use host::{
+    Checked, HostConfig, HostError, MessageChecker, PluginHost, Received, SessionLog, WireProblem,
+    WireProblemKind,
+};
 pub use mock::{mock_main, MockArgs};
 pub use mock_scenario::{is_mock_plugin_file, MockScenario, Outcome};
+pub use requirements::{Requirement, RequirementId, Severity, Source, REQUIREMENTS};
 
 /// The catalog family of the plugin protocol.
 pub const FAMILY: &str = "plugin";

@@ -15,15 +15,28 @@ const TEXT_FIELDS: &[&str] = &[
 
 /// Write the report to `path` (parent directories are created).
 pub fn write(run: &RunResult, path: &Path) -> std::io::Result<()> {
+    write_value(
+        serde_json::to_value(run).map_err(std::io::Error::other)?,
+        path,
+    )
+}
+
+/// Write a report already turned into JSON, so a producer can add members first
+/// (certify-plugin adds each requirement's properties); redacted like `write`.
+pub fn write_value(v: Value, path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, to_string(run)? + "\n")
+    std::fs::write(path, value_to_string(v)? + "\n")
 }
 
 /// The report as pretty JSON text.
 pub fn to_string(run: &RunResult) -> std::io::Result<String> {
-    let mut v = serde_json::to_value(run).map_err(std::io::Error::other)?;
+    value_to_string(serde_json::to_value(run).map_err(std::io::Error::other)?)
+}
+
+/// A report already turned into JSON, redacted, as pretty text.
+pub fn value_to_string(mut v: Value) -> std::io::Result<String> {
     redact_fields(&mut v);
     serde_json::to_string_pretty(&v).map_err(std::io::Error::other)
 }

@@ -6,7 +6,7 @@
 //! not a scenario. Each problem is reported at the line of the step (or `then` action)
 //! it belongs to, because that is the innermost span serde-saphyr keeps.
 
-use super::model::{Action, Expect, FrameSpec, Message, Others, Scenario, Spanned, Step};
+use super::model::{Action, Expect, FrameSpec, Message, Scenario, Spanned, Step};
 use super::when::{parse_version, VersionCondition};
 
 /// Largest `repeat.times`: enough for soak tests, small enough that a typo cannot make
