@@ -13,7 +13,7 @@
 # units in case something slipped through, and finally fail if any zabbix process runs.
 #
 # Usage:
-#   ci/install-peers.sh            # proxy + agents + sqlite3
+#   ci/install-peers.sh            # proxy + agents + sqlite3 + tcpdump
 #   ci/install-peers.sh --server   # additionally unpack zabbix-server-pgsql into a cache
 #                                  # dir (it conflicts with the proxy package, so it is
 #                                  # never installed) and make sure postgresql is installed
@@ -24,7 +24,8 @@
 #                      has no install candidate)
 set -euo pipefail
 
-PEER_PKGS=(zabbix-proxy-sqlite3 zabbix-agent zabbix-agent2 sqlite3)
+# tcpdump: the tests record what the real daemons send (harness/tests/long_lived_peers.rs).
+PEER_PKGS=(zabbix-proxy-sqlite3 zabbix-agent zabbix-agent2 sqlite3 tcpdump)
 SERVER_PKG=zabbix-server-pgsql
 SERVER_CACHE=${ZBX_SERVER_CACHE:-${HOME:-/root}/.cache/zbx-conform/zabbix-server-pgsql}
 SERVICES=(zabbix-proxy zabbix-agent zabbix-agent2 zabbix-server)

@@ -8,7 +8,11 @@
 //! (ci/trixie/build-root.sh, run through ci/trixie/peer.sh). Missing peers skip with a
 //! message on a laptop and fail under CI=true.
 
+mod capture_support;
 mod support;
+
+use capture_support::{Capture, SentFrame};
+use zbx_conform::catalog::Body;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -178,6 +182,13 @@ impl Release {
         }
     }
 
+    fn protocol(self) -> &'static str {
+        match self {
+            Release::V60 => "6.0",
+            Release::V70 => "7.0",
+        }
+    }
+
     fn version(self) -> &'static str {
         match self {
             Release::V60 => "6.0.14",
@@ -287,6 +298,73 @@ impl Drop for Placeholder {
     }
 }
 
+/// tcpdump on `ports` while `body` runs, when this machine can capture.
+fn recording(test: &str, ports: &[u16], body: impl FnOnce()) -> Option<Vec<SentFrame>> {
+    if !capture_support::require_tcpdump(test) {
+        body();
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("capture dir");
+    let mut capture = Capture::start(ports, &dir.path().join("traffic.pcap"));
+    body();
+    capture.stop();
+    Some(capture_support::frames(&capture.file))
+}
+
+/// Every frame the daemon sent (`sent_by_daemon`) in the recorded traffic is recognised
+/// as a message kind of `protocol` sent by the daemon's side in one of the families it
+/// plays in (`roles`: family, side), the way the runner and `validate` recognise them.
+fn assert_recognised(
+    what: &str,
+    frames: Option<Vec<SentFrame>>,
+    protocol: &str,
+    roles: &[(&str, &str)],
+    sent_by_daemon: impl Fn(&SentFrame) -> bool,
+) {
+    let Some(frames) = frames else { return };
+    let catalog = support::catalog();
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut unrecognised = Vec::new();
+    for f in frames.iter().filter(|f| sent_by_daemon(f)) {
+        let body = Body::from_payload(&f.payload);
+        let found: Vec<String> = roles
+            .iter()
+            .flat_map(|(family, side)| {
+                catalog.recognise(&body, Some(family), Some(protocol), Some(side))
+            })
+            .map(|r| format!("{}:{}", r.family, r.kind.kind))
+            .collect();
+        match found.is_empty() {
+            false => *kinds.entry(found.join(" or ")).or_default() += 1,
+            true => unrecognised.push(
+                String::from_utf8_lossy(&f.payload)
+                    .chars()
+                    .take(300)
+                    .collect::<String>(),
+            ),
+        }
+    }
+    let total: usize = kinds.values().sum::<usize>() + unrecognised.len();
+    assert!(
+        total > 0,
+        "{what}: the capture holds frames the daemon sent"
+    );
+    assert!(
+        unrecognised.is_empty(),
+        "{what}: {} of {total} messages the daemon sent are not recognised:\n{}",
+        unrecognised.len(),
+        unrecognised.join("\n")
+    );
+    eprintln!("{what}: recorded {total} daemon messages, all recognised: {kinds:?}");
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
+}
+
 // ------------------------------------------------------------------------- tests
 
 fn passive_proxy_suites(release: Release, test: &str) {
@@ -294,6 +372,7 @@ fn passive_proxy_suites(release: Release, test: &str) {
         return;
     }
     let (_proxy, addr) = proxy(release, None);
+    let port = port_of(&addr);
     let found = format!("zabbix_proxy (passive) {}", release.version());
     // Someone used it before: a configuration and values nobody polled yet.
     let o = zbx(&[
@@ -309,39 +388,24 @@ fn passive_proxy_suites(release: Release, test: &str) {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    twice(
-        "server-proxy passive",
-        &[
-            "run",
-            "scenarios/server-proxy/passive",
-            "--peer",
-            &addr,
-            "--no-matrix",
-        ],
-        &found,
-    );
-    twice(
-        "sender",
-        &[
-            "run",
-            "scenarios/sender-real-proxy",
-            "--peer",
-            &addr,
-            "--no-matrix",
-        ],
-        &found,
-    );
-    twice(
-        "robustness",
-        &[
-            "run",
-            "scenarios/robustness",
-            "--peer",
-            &addr,
-            "--no-matrix",
-        ],
-        &found,
-    );
+    let traffic = recording(test, &[port], || {
+        for (what, path) in [
+            ("server-proxy passive", "scenarios/server-proxy/passive"),
+            ("sender", "scenarios/sender-real-proxy"),
+            ("robustness", "scenarios/robustness"),
+        ] {
+            twice(what, &["run", path, "--peer", &addr, "--no-matrix"], &found);
+        }
+    });
+    // A proxy is a proxy to the server, and a trapper ("server" side) to agents and senders.
+    let roles = [
+        ("server-proxy", "proxy"),
+        ("sender", "server"),
+        ("agent", "server"),
+    ];
+    assert_recognised("passive proxy", traffic, release.protocol(), &roles, |f| {
+        f.from_port == port
+    });
 }
 
 fn active_proxy_suite(release: Release, test: &str) {
@@ -355,20 +419,32 @@ fn active_proxy_suite(release: Release, test: &str) {
     // one that gets no answer only its ConfigFrequency.
     let placeholder = Placeholder::start(&listen);
     let (_proxy, trapper) = proxy(release, Some(listen_port));
-    drop(placeholder);
-    twice(
-        "server-proxy active",
-        &[
-            "run",
-            "scenarios/server-proxy/active",
-            "--peer",
-            &trapper,
-            "--listen",
-            &listen,
-            "--no-matrix",
-        ],
-        &format!("zabbix_proxy (active) {}", release.version()),
-    );
+    let trapper_port = port_of(&trapper);
+    let found = format!("zabbix_proxy (active) {}", release.version());
+    let traffic = recording(test, &[trapper_port, listen_port], || {
+        drop(placeholder);
+        twice(
+            "server-proxy active",
+            &[
+                "run",
+                "scenarios/server-proxy/active",
+                "--peer",
+                &trapper,
+                "--listen",
+                &listen,
+                "--no-matrix",
+            ],
+            &found,
+        )
+    });
+    let roles = [
+        ("server-proxy", "proxy"),
+        ("sender", "server"),
+        ("agent", "server"),
+    ];
+    assert_recognised("active proxy", traffic, release.protocol(), &roles, |f| {
+        f.from_port == trapper_port || f.to_port == listen_port
+    });
 }
 
 fn passive_agent_suites(release: Release, test: &str) {
@@ -376,28 +452,29 @@ fn passive_agent_suites(release: Release, test: &str) {
         return;
     }
     let (_d, addr) = agentd(release);
-    twice(
-        "agent passive (agentd)",
-        &[
-            "run",
-            "scenarios/agent/passive",
-            "--peer",
-            &addr,
-            "--no-matrix",
-        ],
-        &format!("zabbix_agentd {}", release.version()),
-    );
     let (_d2, addr2) = agent2(release);
-    twice(
-        "agent passive (agent2)",
-        &[
-            "run",
-            "scenarios/agent/passive",
-            "--peer",
-            &addr2,
-            "--no-matrix",
-        ],
-        &format!("zabbix_agent2 {}", release.version()),
+    let ports = [port_of(&addr), port_of(&addr2)];
+    let traffic = recording(test, &ports, || {
+        for (addr, program) in [(&addr, "zabbix_agentd"), (&addr2, "zabbix_agent2")] {
+            twice(
+                &format!("agent passive ({program})"),
+                &[
+                    "run",
+                    "scenarios/agent/passive",
+                    "--peer",
+                    addr,
+                    "--no-matrix",
+                ],
+                &format!("{program} {}", release.version()),
+            );
+        }
+    });
+    assert_recognised(
+        "passive agents",
+        traffic,
+        release.protocol(),
+        &[("agent", "agent")],
+        |f| ports.contains(&f.from_port),
     );
 }
 
