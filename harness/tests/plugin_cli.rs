@@ -40,7 +40,8 @@ fn wrapper(dir: &Path, script: &Path, mode: &str) -> std::path::PathBuf {
 #[test]
 fn arguments_parse_with_defaults_and_reject_unknown_versions() {
     let a = parse(&["./p"]).expect("parses");
-    assert_eq!(a.version, PluginVersion::V6_0);
+    // No --version: the plugin is asked which Register version it accepts.
+    assert_eq!(a.version, None);
     assert_eq!(a.timeout, std::time::Duration::from_secs(3));
     assert!(a.junit.is_none() && a.json.is_none() && a.name.is_none());
     let a = parse(&[
@@ -59,13 +60,11 @@ fn arguments_parse_with_defaults_and_reject_unknown_versions() {
         "500ms",
     ])
     .expect("parses");
-    assert_eq!(a.version, PluginVersion::V7_0);
-    assert_eq!(a.options().name.as_deref(), Some("Good"));
-    assert_eq!(a.options().options.len(), 1);
-    assert_eq!(
-        a.options().request_timeout,
-        std::time::Duration::from_millis(500)
-    );
+    assert_eq!(a.version, Some(PluginVersion::V7_0));
+    let o = a.options(PluginVersion::V7_0);
+    assert_eq!(o.name.as_deref(), Some("Good"));
+    assert_eq!(o.options.len(), 1);
+    assert_eq!(o.request_timeout, std::time::Duration::from_millis(500));
     let e = parse(&["./p", "--version", "5.4"]).unwrap_err();
     assert!(e.to_string().contains("5.4"), "{e}");
     assert!(parse(&[]).is_err(), "PLUGIN is required");
@@ -163,4 +162,42 @@ fn exit_codes_and_report_files() {
         3,
         "a plugin that never connects"
     );
+}
+
+/// A wrapper running the fake plugin in its normal mode, built for Register `proto`.
+fn wrapper_for_proto(dir: &Path, script: &Path, proto: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(format!("fake-proto-{proto}.sh"));
+    let text = format!(
+        "#!/bin/sh\nZBXC_FAKE_MODE=good ZBXC_FAKE_PROTO={proto} exec python3 {} \"$@\"\n",
+        script.display()
+    );
+    std::fs::write(&p, text).expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+#[test]
+fn without_version_the_plugin_is_asked_which_register_version_it_accepts() {
+    let Some(script) = fake_plugin() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    // Built for 6.4/7.0 agents ("6.4.0"): certified as the newest generation sending it.
+    let newer = wrapper_for_proto(dir.path(), &script, "6.4.0");
+    let a = parse(&[
+        newer.to_str().expect("utf8"),
+        "--timeout",
+        "1500ms",
+        "--json",
+        json.to_str().expect("utf8"),
+    ])
+    .expect("parses");
+    assert_eq!(certify_main(a, &catalog()), 0);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    assert_eq!(report["scenarios"][0]["version"], "7.0", "{report}");
+    // A plugin that accepts none of the known strings is a usage error naming them.
+    let none = wrapper_for_proto(dir.path(), &script, "9.9.9");
+    let a = parse(&[none.to_str().expect("utf8"), "--timeout", "1500ms"]).expect("parses");
+    assert_eq!(certify_main(a, &catalog()), 2);
 }

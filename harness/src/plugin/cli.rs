@@ -21,8 +21,9 @@ pub struct CertifyArgs {
     /// The plugin executable (started as `PLUGIN <socket> true|false`, like Agent 2 does)
     pub plugin: PathBuf,
     /// Agent generation to imitate: 6.0 (Register version "6.0.13"), 6.4 or 7.0 ("6.4.0")
-    #[arg(long, default_value = "6.0", value_parser = parse_version, value_name = "V")]
-    pub version: PluginVersion,
+    /// [default: the generation whose Register version the plugin accepts]
+    #[arg(long, value_parser = parse_version, value_name = "V")]
+    pub version: Option<PluginVersion>,
     /// Expected plugin name (the <Name> of Plugins.<Name>.System.Path)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -55,8 +56,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 impl CertifyArgs {
     /// The suite options these arguments ask for.
-    pub fn options(&self) -> CertifyOptions {
-        let mut o = CertifyOptions::new(&self.plugin, self.version);
+    pub fn options(&self, version: PluginVersion) -> CertifyOptions {
+        let mut o = CertifyOptions::new(&self.plugin, version);
         o.name = self.name.clone();
         o.options = self.options.clone();
         o.request_timeout = self.timeout;
@@ -88,7 +89,39 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
         }
     };
     let checker = Arc::new(MessageChecker::new(catalog.clone()));
-    let opts = args.options();
+    let version = match args.version {
+        Some(v) => v,
+        None => {
+            let found = rt.block_on(super::discover::register_version(
+                &args.plugin,
+                checker.clone(),
+                args.timeout,
+            ));
+            match found {
+                Ok(d) => {
+                    println!(
+                        "plugin {}: accepts Register version \"{}\" → protocol {}",
+                        args.plugin.display(),
+                        d.wire,
+                        d.version
+                    );
+                    if let Some(n) = &d.note {
+                        println!("note: {n}");
+                    }
+                    d.version
+                }
+                Err(e @ super::discover::DiscoverError::Start(_)) => {
+                    eprintln!("error: {e}");
+                    return 3;
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", args.plugin.display());
+                    return 2;
+                }
+            }
+        }
+    };
+    let opts = args.options(version);
     let cert = rt.block_on(certify(&opts, checker));
     print!("{}", cert.human_report());
     let run = cert.to_run_result();

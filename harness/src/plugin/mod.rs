@@ -16,6 +16,7 @@
 
 pub mod certify;
 pub mod cli;
+pub mod discover;
 pub mod host;
 pub mod mock;
 pub mod mock_scenario;
