@@ -114,12 +114,16 @@ pub struct SentFrame {
     pub payload: Vec<u8>,
 }
 
+/// One direction of one TCP connection: source port, destination port, and the
+/// sequence number its data starts at (tells apart connections between the same ports).
+type StreamKey = (u16, u16, u32);
+
 /// Every complete ZBXD frame in the capture, per direction of each TCP connection, in
 /// stream order. Bytes that are not a frame (a deliberately malformed one) are skipped
 /// with the rest of that direction.
 pub fn frames(file: &Path) -> Vec<SentFrame> {
     let bytes = std::fs::read(file).expect("capture file");
-    let mut streams: BTreeMap<(u16, u16, u32), Vec<(u32, Vec<u8>)>> = BTreeMap::new();
+    let mut streams: BTreeMap<StreamKey, Vec<(u32, Vec<u8>)>> = BTreeMap::new();
     let mut isn: BTreeMap<(u16, u16), u32> = BTreeMap::new();
     for packet in packets(&bytes) {
         let Some(seg) = tcp_segment(packet) else {
