@@ -49,6 +49,7 @@ fn run() -> RunResult {
             duration: Duration::from_millis(10),
         }],
         duration: Duration::from_millis(10),
+        memory: None,
     }
 }
 

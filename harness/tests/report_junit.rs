@@ -290,6 +290,7 @@ fn run() -> RunResult {
             ),
         ],
         duration: Duration::from_secs(3),
+        memory: None,
     }
 }
 
@@ -472,6 +473,7 @@ fn hostile_names_and_messages_stay_well_formed() {
     let r = RunResult {
         scenarios: vec![s],
         duration: Duration::ZERO,
+        memory: None,
     };
     let xml = xml_of(&r);
     let elems = parse(&xml).unwrap_or_else(|e| panic!("not well-formed: {e}\n{xml}"));

@@ -84,6 +84,7 @@ fn real_beats_reference_and_untouched_kinds_fall_back_to_fixtures() {
             ),
         ],
         duration: Duration::ZERO,
+        memory: None,
     };
     let exercised = matrix::exercised_in_run(&run);
     assert!(

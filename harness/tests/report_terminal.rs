@@ -98,6 +98,7 @@ fn run() -> RunResult {
             ),
         ],
         duration: Duration::from_millis(2500),
+        memory: None,
     }
 }
 
@@ -187,6 +188,7 @@ fn counts_line_omits_zero_extras() {
     let r = RunResult {
         scenarios: vec![scenario("ok", Outcome::Passed, vec![])],
         duration: Duration::from_millis(40),
+        memory: None,
     };
     assert_eq!(summary(&r), "1 passed, 0 failed in 40ms");
 }
@@ -197,6 +199,7 @@ fn long_received_is_truncated() {
     let r = RunResult {
         scenarios: vec![scenario("big", Outcome::Failed, vec![failing_step(big)])],
         duration: Duration::from_secs(1),
+        memory: None,
     };
     let s = summary(&r);
     let line = s

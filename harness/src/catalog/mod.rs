@@ -394,6 +394,9 @@ impl Catalog {
     }
 }
 
+/// Most bytes of a non-JSON payload a [`Body::Text`] keeps.
+pub const MAX_TEXT_BODY: usize = 16 << 20;
+
 /// A kind a message was recognised as, with where it was found.
 #[derive(Debug, Clone)]
 pub struct Recognised<'a> {
@@ -412,6 +415,10 @@ pub enum Body {
 impl Body {
     /// Interpret a payload: JSON when it parses as JSON (after Zabbix's own trimming of
     /// trailing whitespace), text otherwise.
+    ///
+    /// A text body keeps at most [`MAX_TEXT_BODY`] bytes of the payload: no Zabbix text
+    /// message comes near it (item values are at most 64 KiB), and a copy of a 1 GiB
+    /// payload of zeros would double what a hostile frame costs.
     pub fn from_payload(bytes: &[u8]) -> Body {
         let trimmed = trim_trailing_ws(bytes);
         if trimmed.first() == Some(&b'{') || trimmed.first() == Some(&b'[') {
@@ -419,7 +426,15 @@ impl Body {
                 return Body::Json(v);
             }
         }
-        Body::Text(String::from_utf8_lossy(bytes).into_owned())
+        let kept = &bytes[..bytes.len().min(MAX_TEXT_BODY)];
+        let mut text = String::from_utf8_lossy(kept).into_owned();
+        if kept.len() < bytes.len() {
+            text.push_str(&format!(
+                "… (cut at {MAX_TEXT_BODY} of {} bytes)",
+                bytes.len()
+            ));
+        }
+        Body::Text(text)
     }
 
     pub fn as_json(&self) -> Option<&serde_json::Value> {

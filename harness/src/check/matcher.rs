@@ -20,7 +20,6 @@
 
 use regex::Regex;
 use serde_json::{Map, Number, Value};
-use std::fmt::Write as _;
 
 /// One failed `match` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -506,14 +505,10 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// Compact JSON, cut to `MAX_SHOWN` characters.
+/// At most [`MAX_SHOWN`] characters of `v`, secrets redacted, from a bounded excerpt
+/// (a failing `$len` on a million-element array must not serialize all of it).
 fn compact(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() <= MAX_SHOWN {
-        return text;
-    }
-    let mut cut: String = text.chars().take(MAX_SHOWN).collect();
-    let _ = write!(cut, "… ({} chars)", text.chars().count());
-    cut
+    super::excerpt::show(v, MAX_SHOWN)
 }
 
 // ---------------------------------------------------------------------------------------

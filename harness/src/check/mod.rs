@@ -2,6 +2,7 @@
 //! `match` expectations, captures, snapshots with redaction of volatile fields, and
 //! redaction of secrets for everything that leaves the process (reports, logs).
 
+pub mod excerpt;
 pub mod matcher;
 pub mod redact;
 pub mod schema;

@@ -61,6 +61,76 @@ fn is_secret_subtree(k: &str) -> bool {
     SECRET_SUBTREES.iter().any(|s| s.eq_ignore_ascii_case(k))
 }
 
+/// Secret values seen during a scenario, in what it sent and received, so that text
+/// which has lost the JSON structure around them — a failing match's `got "..."`, a
+/// snapshot diff, a capture, a peer's log line — is scrubbed of them too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretValues {
+    values: std::collections::BTreeSet<String>,
+}
+
+/// Values shorter than this are scrubbed only where they appear as a JSON string
+/// (`"abc"`): replacing every `abc` in a report would garble it.
+const SCRUB_ANYWHERE_FROM: usize = 4;
+/// Most values remembered (a message with a million secret cells is not a reason to
+/// use unbounded memory; the structural redaction still applies).
+const MAX_REMEMBERED: usize = 10_000;
+
+impl SecretValues {
+    pub fn new() -> Self {
+        SecretValues::default()
+    }
+
+    /// Remember every secret value in `v`.
+    pub fn collect(&mut self, v: &Value) {
+        for p in secret_pointers(v) {
+            if let Some(leaf) = v.pointer(&p) {
+                self.add_value(leaf);
+            }
+        }
+    }
+
+    /// Remember one secret value (a string, or a number's text); empty ones reveal
+    /// nothing and are skipped.
+    pub fn add_value(&mut self, v: &Value) {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return,
+        };
+        if !text.is_empty() && text != REDACTED && self.values.len() < MAX_REMEMBERED {
+            self.values.insert(text);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `text` with every remembered value replaced by the placeholder: anywhere for
+    /// values of 4 characters or more, as a JSON string (also escaped, as inside a
+    /// rendered body) for shorter ones.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        // Longest first, so a value containing another is replaced whole.
+        let mut values: Vec<&String> = self.values.iter().collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for v in values {
+            if !out.contains(v.as_str()) {
+                continue;
+            }
+            if v.chars().count() >= SCRUB_ANYWHERE_FROM {
+                out = out.replace(v.as_str(), REDACTED);
+            } else {
+                out = out
+                    .replace(&format!("\"{v}\""), &format!("\"{REDACTED}\""))
+                    .replace(&format!("\\\"{v}\\\""), &format!("\\\"{REDACTED}\\\""));
+            }
+        }
+        out
+    }
+}
+
 /// Replace secret values (PSKs, passwords, private keys...) with `"[redacted]"`.
 pub fn redact_secrets(v: &Value) -> Value {
     let mut out = v.clone();
@@ -83,29 +153,77 @@ pub fn redact_text(s: &str) -> String {
     redact_patterns(s)
 }
 
-fn redact_in_place(v: &mut Value) {
+pub(crate) fn redact_in_place(v: &mut Value) {
+    for p in secret_pointers(v) {
+        if let Some(leaf) = v.pointer_mut(&p) {
+            redact_whole(leaf);
+        }
+    }
+}
+
+/// JSON pointers of every secret value in `v` (by the rules in the module docs). One
+/// read-only walk serves both redaction and [`SecretValues::collect`].
+pub fn secret_pointers(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(v, &mut String::new(), &mut out);
+    out
+}
+
+fn walk(v: &Value, at: &mut String, out: &mut Vec<String>) {
     match v {
-        Value::Object(m) => redact_object(m),
-        Value::Array(items) => items.iter_mut().for_each(redact_in_place),
+        Value::Object(m) => walk_object(m, at, out),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                within(at, &i.to_string(), |at| walk(item, at, out));
+            }
+        }
         _ => {}
     }
 }
 
-fn redact_object(m: &mut Map<String, Value>) {
-    redact_table(m);
+/// Run `f` with `token` appended to the pointer `at`, then restore it.
+fn within(at: &mut String, token: &str, f: impl FnOnce(&mut String)) {
+    let len = at.len();
+    at.push('/');
+    at.push_str(&token.replace('~', "~0").replace('/', "~1"));
+    f(at);
+    at.truncate(len);
+}
+
+fn walk_object(m: &Map<String, Value>, at: &mut String, out: &mut Vec<String>) {
+    table_secrets(m, at, out);
     let has_credential = m.keys().any(|k| is_credential_key(k));
     let is_secret_macro = m.contains_key("macro") && m.get("type").is_some_and(is_secret_type);
-    for (k, child) in m.iter_mut() {
-        if is_secret_subtree(k) {
-            redact_all_leaves(child);
-        } else if is_secret_key(k)
-            || (has_credential && k.eq_ignore_ascii_case("username"))
-            || (is_secret_macro && k == "value")
-        {
-            redact_whole(child);
-        } else {
-            redact_in_place(child);
+    for (k, child) in m {
+        within(at, k, |at| {
+            if is_secret_subtree(k) {
+                all_leaves(child, at, out);
+            } else if is_secret_key(k)
+                || (has_credential && k.eq_ignore_ascii_case("username"))
+                || (is_secret_macro && k == "value")
+            {
+                out.push(at.clone());
+            } else {
+                walk(child, at, out);
+            }
+        });
+    }
+}
+
+/// Every leaf below `v` (a secret subtree: vault paths and option names stay).
+fn all_leaves(v: &Value, at: &mut String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                within(at, k, |at| all_leaves(child, at, out));
+            }
         }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                within(at, &i.to_string(), |at| all_leaves(item, at, out));
+            }
+        }
+        _ => out.push(at.clone()),
     }
 }
 
@@ -118,9 +236,9 @@ fn is_secret_type(v: &Value) -> bool {
     }
 }
 
-/// A `{"fields":[...],"data":[[...]]}` table: redact secret columns in every row, and the
+/// A `{"fields":[...],"data":[[...]]}` table: its secret columns in every row, and the
 /// `value` column of macro rows whose `type` is secret or vault.
-fn redact_table(m: &mut Map<String, Value>) {
+fn table_secrets(m: &Map<String, Value>, at: &mut String, out: &mut Vec<String>) {
     let Some(Value::Array(fields)) = m.get("fields") else {
         return;
     };
@@ -140,22 +258,23 @@ fn redact_table(m: &mut Map<String, Value>) {
         .position(|n| *n == "type")
         .filter(|_| is_macro_table);
     let value_col = names.iter().position(|n| *n == "value");
-    let Some(Value::Array(rows)) = m.get_mut("data") else {
+    let Some(Value::Array(rows)) = m.get("data") else {
         return;
     };
-    for row in rows.iter_mut() {
+    for (r, row) in rows.iter().enumerate() {
         let Value::Array(cells) = row else { continue };
-        for &i in &secret_cols {
-            if let Some(cell) = cells.get_mut(i) {
-                redact_whole(cell);
+        let mut cols: Vec<usize> = secret_cols
+            .iter()
+            .copied()
+            .filter(|i| *i < cells.len())
+            .collect();
+        if let (Some(t), Some(vc)) = (type_col, value_col) {
+            if cells.get(t).is_some_and(is_secret_type) && vc < cells.len() {
+                cols.push(vc);
             }
         }
-        if let (Some(t), Some(vc)) = (type_col, value_col) {
-            if cells.get(t).is_some_and(is_secret_type) {
-                if let Some(cell) = cells.get_mut(vc) {
-                    redact_whole(cell);
-                }
-            }
+        for c in cols {
+            out.push(format!("{at}/data/{r}/{c}"));
         }
     }
 }
@@ -166,15 +285,6 @@ fn redact_whole(v: &mut Value) {
         Value::Null => {}
         Value::String(s) if s.is_empty() => {}
         _ => *v = Value::String(REDACTED.to_string()),
-    }
-}
-
-/// Redact every leaf below `v`, keeping the shape (vault paths and option names stay).
-fn redact_all_leaves(v: &mut Value) {
-    match v {
-        Value::Object(m) => m.values_mut().for_each(redact_all_leaves),
-        Value::Array(items) => items.iter_mut().for_each(redact_all_leaves),
-        leaf => redact_whole(leaf),
     }
 }
 
@@ -236,6 +346,26 @@ mod tests {
         assert_eq!(
             v,
             json!({"tls_psk": REDACTED, "ipmi_password": "", "host": "h"})
+        );
+    }
+
+    #[test]
+    fn remembered_values_are_scrubbed_from_text_that_lost_its_structure() {
+        let mut secrets = SecretValues::new();
+        secrets.collect(&json!({
+            "hosts": {"fields": ["hostid", "tls_psk"], "data": [[1, "PSKSECRET0123456789"]]},
+            "password": "pw",
+            "host": "h1"
+        }));
+        let got = secrets
+            .scrub(r#"expected /hosts/data/0/1 == "x", got "PSKSECRET0123456789" (pw is "pw")"#);
+        assert!(!got.contains("PSKSECRET"), "{got}");
+        assert!(got.contains(r#"got "[redacted]""#), "{got}");
+        // A short value only as a JSON string: the word "pw" elsewhere stays.
+        assert!(got.contains(r#"(pw is "[redacted]")"#), "{got}");
+        assert!(
+            !secrets.scrub("h1").contains(REDACTED),
+            "non-secrets are not remembered"
         );
     }
 

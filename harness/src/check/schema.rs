@@ -12,6 +12,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Most violations listed for one message.
+pub const MAX_VIOLATIONS: usize = 20;
+/// Longest rendering of the offending value in a violation message.
+const MAX_SHOWN_VALUE: usize = 200;
+
 /// One schema violation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaViolation {
@@ -45,14 +50,22 @@ impl SchemaCache {
     /// Validate `instance` against the schema file at `path`. `Err` means the schema
     /// itself could not be read or compiled (a scenario/catalog error, not a peer error).
     /// An empty vector means the instance is valid; otherwise every violation is listed.
+    ///
+    /// At most [`MAX_VIOLATIONS`] violations are listed (a million-element array of the
+    /// wrong items has a million), and each message shows the offending value as a
+    /// bounded, redacted excerpt rather than all of it.
     pub fn validate(&self, path: &Path, instance: &Value) -> Result<Vec<SchemaViolation>, String> {
         let validator = self.compile(path)?;
         Ok(validator
             .iter_errors(instance)
-            .map(|e| SchemaViolation {
-                instance_path: e.instance_path().as_str().to_string(),
-                schema_path: e.schema_path().as_str().to_string(),
-                message: e.to_string(),
+            .take(MAX_VIOLATIONS)
+            .map(|e| {
+                let shown = super::excerpt::show(e.instance(), MAX_SHOWN_VALUE);
+                SchemaViolation {
+                    instance_path: e.instance_path().as_str().to_string(),
+                    schema_path: e.schema_path().as_str().to_string(),
+                    message: e.masked_with(shown).to_string(),
+                }
             })
             .collect())
     }

@@ -168,6 +168,12 @@ struct RunArgs {
     /// declared length before allocating; a larger frame fails the `frame` check)
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
     max_frame: u64,
+    /// Most bytes received messages may hold at once, across every connection of the run
+    /// (frames, inflated payloads, and what parsing them costs); a message that does not
+    /// fit fails its step, and the run says so [default: 2GiB, or twice --max-frame if
+    /// that is more]
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    memory_budget: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -395,6 +401,11 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         fault: args.fault,
         timeout: args.timeout,
         max_frame: args.max_frame,
+        memory_budget: args.memory_budget.unwrap_or(
+            args.max_frame
+                .saturating_mul(2)
+                .max(crate::frame::budget::DEFAULT_BUDGET),
+        ),
     };
     let catalog = Arc::new(catalog);
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -1,9 +1,11 @@
 //! Frame codecs: the ZBXD frame of the TCP protocols and the type+size frame of the
 //! Agent 2 plugin protocol. Pure byte-level code; no I/O.
 
+pub mod budget;
 pub mod plugin;
 pub mod zbxd;
 
+pub use budget::{Budget, BudgetReport, OverBudget};
 pub use plugin::{
     encode_plugin_frame, encode_plugin_frame_raw, PluginCodec, PluginFrame, PluginFrameError,
 };

@@ -10,6 +10,7 @@
 //! inflates into a buffer bounded by the declared uncompressed size (itself bounded by the
 //! maximum), so a hostile peer cannot make us allocate more than `max_size` (+1 byte).
 
+use super::budget::{Budget, Held, OverBudget};
 use super::reserve_ahead;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::Write;
@@ -123,6 +124,10 @@ pub enum ZbxdError {
     /// Bytes followed a complete frame where exactly one frame was expected.
     #[error("{count} unexpected bytes after the end of the frame")]
     TrailingBytes { count: u64 },
+    /// The run's memory budget cannot hold this frame alongside what other connections
+    /// hold (nothing was allocated for it).
+    #[error("frame refused, over the memory budget: {0}")]
+    OverBudget(#[from] super::budget::OverBudget),
     #[error("I/O error: {0}")]
     Io(String),
 }
@@ -150,17 +155,50 @@ struct Header {
     reserved: u64,
 }
 
+impl Header {
+    /// The budget share of the frame: its bytes, plus the inflated ones if compressed.
+    fn share(&self) -> u64 {
+        let inflated = if self.flags & FLAG_COMPRESSED != 0 {
+            self.reserved
+        } else {
+            0
+        };
+        self.datalen.saturating_add(inflated).max(1)
+    }
+}
+
 /// A tokio-util codec for ZBXD frames.
 ///
 /// `decode` returns `Ok(None)` until a whole frame is buffered; `decode_eof` turns a
 /// partial frame into a precise [`ZbxdError::Truncated`]. Like a C receiver (and unlike
 /// the one-shot [`ZbxdCodec::decode_exact`]), the streaming decoder leaves any bytes
 /// after a frame in the buffer for the next call.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ZbxdCodec {
     max_size: u64,
     accept_large: bool,
     encode: FrameOptions,
+    /// The run's memory budget, when frames must take a share of it.
+    budget: Option<Budget>,
+    /// The share of the frame being read (or last read), given back with the next
+    /// header or when the codec is dropped.
+    held: Option<Held>,
+    /// A header was charged and its frame is not complete yet.
+    reading: bool,
+}
+
+/// A clone shares the budget but holds no share of its own.
+impl Clone for ZbxdCodec {
+    fn clone(&self) -> Self {
+        ZbxdCodec {
+            max_size: self.max_size,
+            accept_large: self.accept_large,
+            encode: self.encode.clone(),
+            budget: self.budget.clone(),
+            held: None,
+            reading: false,
+        }
+    }
 }
 
 impl Default for ZbxdCodec {
@@ -177,6 +215,26 @@ impl ZbxdCodec {
             max_size,
             accept_large: true,
             encode: FrameOptions::default(),
+            budget: None,
+            held: None,
+            reading: false,
+        }
+    }
+
+    /// Make every frame take its share of `budget` (declared size, plus the inflated
+    /// size when compressed) before anything is buffered for it.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Grow the last frame's share by `bytes` (what parsing it will cost); without a
+    /// budget this always succeeds.
+    pub fn charge(&mut self, bytes: u64) -> Result<(), OverBudget> {
+        match (&self.budget, &mut self.held) {
+            (None, _) => Ok(()),
+            (Some(_), Some(h)) => h.grow(bytes),
+            (Some(b), None) => b.take(bytes).map(|h| self.held = Some(h)),
         }
     }
 
@@ -393,6 +451,12 @@ impl Decoder for ZbxdCodec {
         let Some(h) = self.parse_header(src)? else {
             return Ok(None);
         };
+        // A new frame: give back the last one's share, take this one's (once).
+        if let (Some(budget), false) = (&self.budget, self.reading) {
+            self.held = None;
+            self.held = Some(budget.take(h.share())?);
+            self.reading = true;
+        }
         // datalen <= max_size was checked, but max_size itself may be huge.
         let total = (h.len as u64)
             .checked_add(h.datalen)
@@ -405,6 +469,7 @@ impl Decoder for ZbxdCodec {
             reserve_ahead(src, total - src.len());
             return Ok(None);
         }
+        self.reading = false;
         src.advance(h.len);
         let body = src.split_to(total - h.len).freeze();
         let payload = if h.flags & FLAG_COMPRESSED != 0 {

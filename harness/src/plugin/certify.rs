@@ -342,6 +342,7 @@ impl Certification {
         RunResult {
             scenarios,
             duration: self.duration,
+            memory: None,
         }
     }
 

@@ -72,8 +72,21 @@ pub fn summary_with(run: &RunResult, style: Style, extra: &str) -> String {
         }
         out.push('\n');
     }
+    if let Some(line) = memory_line(run) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out.push_str(&counts_line(run));
     out
+}
+
+/// A line when the run's memory budget refused messages (they failed their steps).
+pub fn memory_line(run: &RunResult) -> Option<String> {
+    let m = run.memory.filter(|m| m.refused > 0)?;
+    Some(format!(
+        "memory budget: {} message(s) refused (the largest wanted {} bytes); at most {} of {} bytes were held; raise it with --memory-budget",
+        m.refused, m.largest_refused, m.peak, m.limit
+    ))
 }
 
 /// The final counts line (no colour, so scripts can grep it).

@@ -27,10 +27,21 @@ pub struct ScenarioContext {
     pub update_snapshots: bool,
     /// Largest frame payload accepted from the peer.
     pub max_frame: u64,
+    /// The run's memory budget, shared by every connection of every scenario.
+    pub budget: crate::frame::Budget,
+    /// Secret values seen in what this scenario sent and received: scrubbed from every
+    /// line of its result before any reporter sees it.
+    pub secrets: crate::check::redact::SecretValues,
     pub transcript: Transcript,
 }
 
 impl ScenarioContext {
+    /// The ZBXD codec for a connection of this scenario: `--max-frame`, and every frame
+    /// takes its share of the run's memory budget.
+    pub fn codec(&self) -> crate::frame::ZbxdCodec {
+        crate::frame::ZbxdCodec::new(self.max_frame).with_budget(self.budget.clone())
+    }
+
     /// Validate a message we are about to send against its declared kind. A failure is
     /// the scenario's fault, not the peer's, so it is reported as a scenario error.
     pub fn check_own_message(&self, kind: &str, value: &serde_json::Value) -> Result<(), String> {

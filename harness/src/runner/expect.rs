@@ -50,7 +50,7 @@ pub async fn read_message<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Received, CheckFailure> {
     match conn.read_frame(wait).await {
         Ok(Some(frame)) => {
-            let body = Body::from_payload(&frame.payload);
+            let body = parse_within_budget(conn, &frame)?;
             Ok(Received::Frame(frame, body))
         }
         Ok(None) => {
@@ -65,6 +65,14 @@ pub async fn read_message<S: AsyncRead + AsyncWrite + Unpin>(
                 format!("timed out waiting for {what}"),
             ))
         }
+        Err(TransportError::Budget(e)) => {
+            ctx.transcript.note(format!("frame refused: {e}"));
+            Err(failure(
+                CheckKind::Budget,
+                "a message that fits the memory budget",
+                e,
+            ))
+        }
         Err(TransportError::Frame(e)) => {
             ctx.transcript.note(format!("bad frame: {e}"));
             let mut f = failure(CheckKind::Frame, "a valid ZBXD frame", e);
@@ -77,6 +85,27 @@ pub async fn read_message<S: AsyncRead + AsyncWrite + Unpin>(
             CheckKind::Connect,
             "a readable connection",
             e.to_string(),
+        )),
+    }
+}
+
+/// The body of a received frame, once the frame's share of the run's memory budget has
+/// grown by what parsing it costs; a message too large to parse within the budget
+/// fails instead of being parsed.
+pub fn parse_within_budget<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut ZbxdConnection<S>,
+    frame: &ZbxdFrame,
+) -> Result<Body, CheckFailure> {
+    let cost = crate::frame::budget::parse_cost(&frame.payload, crate::catalog::MAX_TEXT_BODY);
+    match conn.codec_mut().charge(cost) {
+        Ok(()) => Ok(Body::from_payload(&frame.payload)),
+        Err(e) => Err(failure(
+            CheckKind::Budget,
+            "a message that fits the memory budget",
+            format!(
+                "a {}-byte payload would take about {cost} bytes parsed, more than the budget leaves: {e}",
+                frame.payload.len()
+            ),
         )),
     }
 }
@@ -117,9 +146,39 @@ pub async fn evaluate_with_payload<S: AsyncRead + AsyncWrite + Unpin>(
         ),
         Ok(Received::Frame(frame, body)) => (
             check_received(ctx, conn.leftover(), &frame, &body, exp),
-            Some(String::from_utf8_lossy(&frame.payload).into_owned()),
+            payload_key(&frame),
         ),
     }
+}
+
+/// A `match` entry whose pointer ends in a secret key (`/tls_psk`, `/items/0/password`)
+/// expects a secret: its literal is remembered so a failure does not print it either.
+fn remember_expected_secrets(
+    secrets: &mut crate::check::redact::SecretValues,
+    spec: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (key, expected) in spec {
+        let last = key.rsplit('/').next().unwrap_or(key);
+        if crate::check::redact::SECRET_KEYS
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(last))
+        {
+            match expected {
+                serde_json::Value::Object(ops) => ops.values().for_each(|v| secrets.add_value(v)),
+                v => secrets.add_value(v),
+            }
+        }
+    }
+}
+
+/// Longest payload `reply_by` looks up (its keys are item keys).
+const MAX_KEY_PAYLOAD: usize = 64 << 10;
+
+/// The payload as text for a `reply_by` lookup, or `None` when it is too long to be an
+/// item key (no copy of a large payload is made).
+pub fn payload_key(frame: &ZbxdFrame) -> Option<String> {
+    (frame.payload.len() <= MAX_KEY_PAYLOAD)
+        .then(|| String::from_utf8_lossy(&frame.payload).into_owned())
 }
 
 /// A short description of what an expectation wants, for failure messages.
@@ -205,6 +264,9 @@ pub fn check_received(
     body: &Body,
     exp: &Expect,
 ) -> Vec<CheckFailure> {
+    if let Body::Json(v) = body {
+        ctx.secrets.collect(v);
+    }
     let shown = render_body(body);
     let recognised = ctx
         .catalog
@@ -306,9 +368,13 @@ pub fn check_received(
                 .map(|k| k.body);
             // The instance a schema sees: the JSON body, or for text kinds the payload
             // as a JSON string (text schemas describe a string).
-            let instance = match (body, body_type) {
-                (Body::Json(v), _) => Some(v.clone()),
-                (Body::Text(t), Some(BodyType::Text)) => Some(serde_json::Value::String(t.clone())),
+            // Borrowed: a copy of a large message would double what checking it costs.
+            let instance: Option<std::borrow::Cow<'_, serde_json::Value>> = match (body, body_type)
+            {
+                (Body::Json(v), _) => Some(std::borrow::Cow::Borrowed(v)),
+                (Body::Text(t), Some(BodyType::Text)) => Some(std::borrow::Cow::Owned(
+                    serde_json::Value::String(t.clone()),
+                )),
                 (Body::Text(_), Some(BodyType::Json)) => {
                     push(failure(
                         CheckKind::Schema,
@@ -350,11 +416,18 @@ pub fn check_received(
     if let Some(want) = &exp.text {
         match ctx.vars.expand_str(want) {
             Ok(want) => {
-                let got = match body {
-                    Body::Text(t) => t.clone(),
-                    Body::Json(_) => String::from_utf8_lossy(&frame.payload).into_owned(),
+                let same = match body {
+                    Body::Text(t) => *t == want,
+                    Body::Json(_) => frame.payload == want.as_bytes(),
                 };
-                if got != want {
+                if !same {
+                    let got = match body {
+                        Body::Text(t) => t
+                            .chars()
+                            .take(super::transcript::MAX_BODY_CHARS)
+                            .collect::<String>(),
+                        Body::Json(_) => render_body(body),
+                    };
                     push(failure(
                         CheckKind::Match,
                         format!("the text {want:?}"),
@@ -374,6 +447,7 @@ pub fn check_received(
                     .expand_value(&serde_json::Value::Object(exp.matches.clone()))
                 {
                     Ok(serde_json::Value::Object(spec)) => {
+                        remember_expected_secrets(&mut ctx.secrets, &spec);
                         for m in check_matches(&spec, value) {
                             let mut f = failure(
                                 CheckKind::Match,
@@ -402,7 +476,24 @@ pub fn check_received(
                         }
                     }
                 }
-                if let Some(name) = &exp.snapshot {
+                if let Some(template) = &exp.snapshot {
+                    let name = match ctx
+                        .vars
+                        .expand_str(template)
+                        .map_err(|e| e.to_string())
+                        .and_then(|n| crate::scenario::names::snapshot_name(&n).map(|()| n))
+                    {
+                        Ok(n) => n,
+                        Err(e) => {
+                            push(failure(
+                                CheckKind::Scenario,
+                                format!("snapshot `{template}`"),
+                                e,
+                            ));
+                            return fails;
+                        }
+                    };
+                    let name = &name;
                     let volatile = ctx
                         .catalog
                         .family(&ctx.family)

@@ -61,6 +61,9 @@ pub struct RunOptions {
     /// `--max-frame`: largest payload accepted from a peer (declared length, and the
     /// inflated size of compressed frames), checked before anything is allocated.
     pub max_frame: u64,
+    /// `--memory-budget`: most bytes received messages may hold at once, across every
+    /// connection of the run (frames, inflated payloads and their parsed form).
+    pub memory_budget: u64,
 }
 
 impl Default for RunOptions {
@@ -80,6 +83,7 @@ impl Default for RunOptions {
             start_peer: None,
             run_dir: std::env::temp_dir().join("zbx-conform"),
             max_frame: crate::frame::zbxd::DEFAULT_MAX_SIZE,
+            memory_budget: crate::frame::budget::DEFAULT_BUDGET,
         }
     }
 }
@@ -99,6 +103,7 @@ pub async fn run_jobs(
 ) -> RunResult {
     let start = Instant::now();
     let schemas = Arc::new(SchemaCache::new());
+    let budget = crate::frame::Budget::new(opts.memory_budget);
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let turns = Turns::for_jobs(&jobs);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -110,10 +115,11 @@ pub async fn run_jobs(
         let opts = opts.clone();
         let tx = tx.clone();
         let turns = turns.clone();
+        let budget = budget.clone();
         tokio::spawn(async move {
             let _turn = turns.take(&job.share).await;
             let _permit = sem.acquire().await;
-            let result = run_one(catalog, schemas, &job, &opts).await;
+            let result = run_one(catalog, schemas, &job, &opts, budget).await;
             let _ = tx.send((i, result));
         });
     }
@@ -126,6 +132,7 @@ pub async fn run_jobs(
     RunResult {
         scenarios: results.into_iter().flatten().collect(),
         duration: start.elapsed(),
+        memory: Some(budget.report()),
     }
 }
 
@@ -135,6 +142,7 @@ pub async fn run_one(
     schemas: Arc<SchemaCache>,
     job: &Job,
     opts: &RunOptions,
+    budget: crate::frame::Budget,
 ) -> ScenarioResult {
     let start = Instant::now();
     let s = &job.scenario.scenario;
@@ -154,7 +162,9 @@ pub async fn run_one(
         timeout: s.timeout.map(|d| d.0).unwrap_or(opts.timeout),
         update_snapshots: opts.update_snapshots,
         max_frame: opts.max_frame,
+        budget: budget.clone(),
         transcript: Transcript::new(),
+        secrets: Default::default(),
     };
     let mut result = ScenarioResult {
         name: s.name.clone(),
@@ -398,6 +408,7 @@ fn finish(
     result.outcome = outcome;
     result.transcript = ctx.transcript.into_entries();
     result.duration = start.elapsed();
+    result.scrub(&ctx.secrets);
     result
 }
 

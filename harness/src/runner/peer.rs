@@ -105,6 +105,10 @@ impl LoadedProfile {
             regex::Regex::new(p)
                 .map_err(|e| format!("{}: fail_on_log {p:?}: {e}", path.display()))?;
         }
+        for target in profile.files.keys() {
+            crate::scenario::names::plain_file_name(target)
+                .map_err(|e| format!("{}: files: {target:?}: {e}", path.display()))?;
+        }
         if profile.ready.port.is_none() && profile.ready.log.is_none() {
             return Err(format!("{}: ready needs `port` or `log`", path.display()));
         }

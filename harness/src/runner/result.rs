@@ -54,6 +54,8 @@ pub enum CheckKind {
     Scenario,
     /// The started peer's log shows a problem (a rejected config, a crash).
     PeerLog,
+    /// The message does not fit the run's memory budget (`--memory-budget`).
+    Budget,
 }
 
 impl CheckKind {
@@ -71,6 +73,7 @@ impl CheckKind {
             CheckKind::Connect => "connect",
             CheckKind::Scenario => "scenario",
             CheckKind::PeerLog => "peer-log",
+            CheckKind::Budget => "budget",
         }
     }
 }
@@ -164,6 +167,44 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
+    /// Replace every secret value seen during the scenario in every text of the result
+    /// (failure details, transcripts, the peer's log, properties): text that lost the
+    /// JSON structure around a secret cannot be redacted by key.
+    pub fn scrub(&mut self, secrets: &crate::check::redact::SecretValues) {
+        if secrets.is_empty() {
+            return;
+        }
+        let s = |t: &mut String| *t = secrets.scrub(t);
+        let outcome_reason = |o: &mut Outcome| {
+            if let Outcome::Error(r) | Outcome::Unreachable(r) | Outcome::Skipped(r) = o {
+                s(r);
+            }
+        };
+        outcome_reason(&mut self.outcome);
+        for step in &mut self.steps {
+            outcome_reason(&mut step.outcome);
+            if let Some(sent) = &mut step.sent {
+                s(sent);
+            }
+            for f in &mut step.failures {
+                s(&mut f.expected);
+                s(&mut f.detail);
+                if let Some(r) = &mut f.received {
+                    s(r);
+                }
+            }
+        }
+        for e in &mut self.transcript {
+            s(&mut e.body);
+        }
+        if let Some(log) = &mut self.peer_log {
+            s(log);
+        }
+        for v in self.properties.values_mut() {
+            s(v);
+        }
+    }
+
     /// Unique test name: scenario name plus version.
     pub fn test_name(&self) -> String {
         format!("{} [{}]", self.name, self.version)
@@ -183,6 +224,9 @@ pub struct RunResult {
     pub scenarios: Vec<ScenarioResult>,
     #[serde(with = "duration_ms")]
     pub duration: Duration,
+    /// What the run's memory budget saw (absent for results not made by a run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::frame::BudgetReport>,
 }
 
 impl RunResult {

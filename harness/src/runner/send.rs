@@ -35,6 +35,7 @@ pub fn build(ctx: &ScenarioContext, msg: &Message) -> Result<Outgoing, String> {
     }
     let body = if let Some(name) = &msg.fixture {
         let name = ctx.vars.expand_str(name).map_err(|e| e.to_string())?;
+        crate::scenario::names::fixture_name(&name)?;
         match load_fixture(ctx, &name)? {
             // Fixtures of text kinds (body: text) hold the payload as a JSON string; no
             // Zabbix JSON message is a bare string, so a string fixture is always text.

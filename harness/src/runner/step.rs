@@ -10,7 +10,7 @@ use super::result::{CheckFailure, CheckKind, Outcome, StepResult};
 use super::send::{build, Outgoing};
 use super::transcript::{render_body, render_bytes};
 use crate::catalog::Body;
-use crate::frame::{ZbxdCodec, ZbxdFrame};
+use crate::frame::ZbxdFrame;
 use crate::scenario::model::{Accept, Action, Exchange, Others, Spanned, Step};
 use crate::scenario::version_matches;
 use std::time::{Duration, Instant};
@@ -190,8 +190,7 @@ impl StepRunner<'_> {
             .await
             .map_err(|e| StepError::Unreachable(e.to_string()))?;
         self.ctx.transcript.note(format!("connected to {addr}"));
-        let mut conn =
-            ZbxdConnection::new(stream, ZbxdCodec::new(self.ctx.max_frame), addr.clone());
+        let mut conn = ZbxdConnection::new(stream, self.ctx.codec(), addr.clone());
         self.write(&mut conn, &out).await?;
         if let Some(exp) = &ex.expect {
             let f = evaluate(self.ctx, &mut conn, exp).await;
@@ -234,8 +233,7 @@ impl StepRunner<'_> {
                 conn.shutdown().await;
                 return Err(f.into());
             }
-            let text = String::from_utf8_lossy(&frame.payload).into_owned();
-            (conn, Some(text))
+            (conn, super::expect::payload_key(&frame))
         } else {
             let (stream, from) = match tokio::time::timeout_at(deadline, listener.accept()).await {
                 Err(_) => return Err(accept_timeout(acc, wait, 0)),
@@ -245,8 +243,7 @@ impl StepRunner<'_> {
             self.ctx
                 .transcript
                 .note(format!("accepted a connection from {from}"));
-            let mut conn =
-                ZbxdConnection::new(stream, ZbxdCodec::new(self.ctx.max_frame), from.to_string());
+            let mut conn = ZbxdConnection::new(stream, self.ctx.codec(), from.to_string());
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mut exp = acc.expect.clone();
             exp.within = Some(crate::scenario::model::DurationSpec(
@@ -317,7 +314,7 @@ impl StepRunner<'_> {
                         .map_err(|e| StepError::Unreachable(format!("accept failed: {e}")))?;
                     self.ctx.transcript.note(format!("accepted a connection from {from}"));
                     let tx = tx.clone();
-                    let codec = ZbxdCodec::new(self.ctx.max_frame);
+                    let codec = self.ctx.codec();
                     tokio::spawn(async move {
                         let mut conn = ZbxdConnection::new(stream, codec, from.to_string());
                         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -327,8 +324,11 @@ impl StepRunner<'_> {
                 }
                 Some((mut conn, read)) = rx.recv() => {
                     let why = match read {
-                        Ok(Some(frame)) => {
-                            let body = Body::from_payload(&frame.payload);
+                        Ok(Some(frame)) => 'frame: {
+                            let body = match super::expect::parse_within_budget(&mut conn, &frame) {
+                                Ok(b) => b,
+                                Err(f) => break 'frame format!("refused: {}", f.detail),
+                            };
                             if self.is_expected_kind(&acc.expect.kind, &body)
                                 && (acc.others != Others::SkipUnmatched || self.matches(&acc.expect, &body))
                             {
@@ -443,6 +443,9 @@ impl StepRunner<'_> {
         conn: &mut ZbxdConnection<S>,
         out: &Outgoing,
     ) -> Result<(), StepError> {
+        if let Some(Body::Json(v)) = &out.body {
+            self.ctx.secrets.collect(v);
+        }
         let shown = match &out.body {
             Some(b) => render_body(b),
             None => render_bytes(&out.bytes),

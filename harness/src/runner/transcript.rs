@@ -3,7 +3,6 @@
 
 use super::result::{Direction, TranscriptEntry};
 use crate::catalog::Body;
-use crate::check::redact_secrets;
 use std::time::Instant;
 
 /// Longest body kept in a transcript entry or a failure message.
@@ -59,13 +58,24 @@ impl Transcript {
 
 /// Render a body for reports: JSON compacted with secrets redacted, text with control
 /// characters escaped (a passive-check `ZBX_NOTSUPPORTED\0...` shows as `\0`), both
-/// truncated to [`MAX_BODY_CHARS`].
+/// truncated to [`MAX_BODY_CHARS`]. Built from a bounded excerpt: rendering a gigabyte
+/// message costs what rendering its first few thousand values costs.
 pub fn render_body(body: &Body) -> String {
-    let text = match body {
-        Body::Json(v) => redact_secrets(v).to_string(),
-        Body::Text(t) => escape_text(t),
-    };
-    truncate(text)
+    match body {
+        Body::Json(v) => crate::check::excerpt::show(v, MAX_BODY_CHARS),
+        Body::Text(t) => {
+            // At most 4 output chars per input char, so this much input is enough.
+            let head = match t.char_indices().nth(MAX_BODY_CHARS + 1) {
+                Some((at, _)) => &t[..at],
+                None => t.as_str(),
+            };
+            let mut shown = truncate(escape_text(head));
+            if head.len() < t.len() && !shown.contains("(truncated") {
+                shown.push_str(&format!(" … (truncated, {} bytes in all)", t.len()));
+            }
+            shown
+        }
+    }
 }
 
 /// Render raw bytes that are not a frame (malformed sends, garbage received).

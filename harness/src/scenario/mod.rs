@@ -4,6 +4,7 @@
 pub mod lint;
 pub mod loader;
 pub mod model;
+pub mod names;
 pub mod structure;
 pub mod vars;
 pub mod when;

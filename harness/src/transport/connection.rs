@@ -22,6 +22,9 @@ pub enum TransportError {
     Timeout { what: String, after: Duration },
     #[error("bad frame: {0}")]
     Frame(String),
+    /// The frame does not fit the run's memory budget (nothing was allocated for it).
+    #[error("{0}")]
+    Budget(String),
     #[error("I/O error: {0}")]
     Io(String),
 }
@@ -45,11 +48,38 @@ pub struct Connection<S, C> {
     peer: String,
 }
 
+/// What a connection needs to know about a codec's errors: whether the frame was
+/// refused by the run's memory budget (reported as such, not as a malformed frame).
+pub trait CodecError: Display {
+    fn over_budget(&self) -> bool {
+        false
+    }
+}
+
+impl CodecError for crate::frame::ZbxdError {
+    fn over_budget(&self) -> bool {
+        matches!(self, crate::frame::ZbxdError::OverBudget(_))
+    }
+}
+
+impl CodecError for crate::frame::PluginFrameError {}
+
+impl CodecError for std::io::Error {}
+
+/// A codec error as a transport error.
+fn frame_error<E: CodecError>(e: E) -> TransportError {
+    if e.over_budget() {
+        TransportError::Budget(e.to_string())
+    } else {
+        TransportError::Frame(e.to_string())
+    }
+}
+
 impl<S, C, F, E> Connection<S, C>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     C: Decoder<Item = F, Error = E>,
-    E: Display,
+    E: CodecError,
 {
     pub fn new(stream: S, codec: C, peer: impl Into<String>) -> Self {
         Connection {
@@ -65,6 +95,11 @@ where
         &self.peer
     }
 
+    /// The codec (e.g. to charge a frame's parse cost to the run's memory budget).
+    pub fn codec_mut(&mut self) -> &mut C {
+        &mut self.codec
+    }
+
     /// Bytes received but not yet consumed by a frame.
     pub fn leftover(&self) -> &[u8] {
         &self.buffer
@@ -78,7 +113,7 @@ where
             match self.codec.decode(&mut self.buffer) {
                 Ok(Some(frame)) => return Ok(Some(frame)),
                 Ok(None) => {}
-                Err(e) => return Err(TransportError::Frame(e.to_string())),
+                Err(e) => return Err(frame_error(e)),
             }
             let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buffer));
             let n = match read.await {
@@ -103,7 +138,7 @@ where
             if n == 0 {
                 return match self.codec.decode_eof(&mut self.buffer) {
                     Ok(frame) => Ok(frame),
-                    Err(e) => Err(TransportError::Frame(e.to_string())),
+                    Err(e) => Err(frame_error(e)),
                 };
             }
         }
