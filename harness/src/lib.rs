@@ -6,6 +6,9 @@
 //! `runner` (plays a side, step by step) → `check` (schemas, matchers, snapshots) →
 //! `report` (terminal, JUnit, JSON). `roles` holds the built-in reference peers.
 
+#[macro_use]
+pub mod console;
+
 pub mod catalog;
 pub mod check;
 pub mod cli;

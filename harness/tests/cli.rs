@@ -275,3 +275,50 @@ fn max_frame_fails_larger_replies_and_rejects_bad_sizes() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("unknown size unit"), "{}", text(&bad));
 }
+
+/// A closed stdout (`zbx-conform run | head -1`) or stderr only silences the output:
+/// no panic, the run goes on and exits with its own code.
+#[test]
+fn a_closed_stdout_or_stderr_ends_quietly_with_the_run_exit_code() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+        .args(["run", "scenarios/server-proxy/passive", "--no-matrix"])
+        .current_dir(root())
+        .env_remove("PROXY_ADDR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    // The reader is gone now, as `head -1` would be.
+    let out = child.wait_with_output().expect("exits");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with("PASS"), "{first}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+
+    // stderr is a pipe nobody reads (its read end is closed), and a usage error: still
+    // exit 2, no panic.
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe(2) fills two descriptors we then own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fds[0] is ours and used nowhere else.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: fds[1] is an open descriptor we own; the Stdio takes it over.
+    let closed: Stdio =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) }.into();
+    let out = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+        .args(["run", "--version", "9.9"])
+        .current_dir(root())
+        .stderr(closed)
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -271,14 +271,14 @@ pub fn main() -> i32 {
     let root = match find_root(cli.root.as_deref()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             return EXIT_USAGE;
         }
     };
     let catalog = match Catalog::load(&root) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -370,7 +370,7 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         Some(p) => match runner::peer::LoadedProfile::load(p) {
             Ok(l) => Some(Arc::new(l)),
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!("error: {e}");
                 return EXIT_USAGE;
             }
         },
@@ -385,7 +385,7 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         ) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("error: --run-dir: {e}");
+                complain!("error: --run-dir: {e}");
                 return EXIT_USAGE;
             }
         },
@@ -414,26 +414,24 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            complain!("error: cannot start the async runtime: {e}");
             return EXIT_USAGE;
         }
     };
-    let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| {
-        println!("{line}")
-    }));
+    let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| say!("{line}")));
     let plan = match plan {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             return e.exit_code();
         }
     };
     for note in &plan.notes {
-        println!("{note}");
+        say!("{note}");
     }
     let jobs = plan.jobs;
     let result = rt.block_on(runner::run_jobs(catalog.clone(), jobs, &opts, |r| {
-        println!("{}", report::terminal::scenario_line_styled(r, style));
+        say!("{}", report::terminal::scenario_line_styled(r, style));
     }));
     let matrix = if args.no_matrix {
         String::new()
@@ -443,20 +441,20 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         report::matrix::render(&report::matrix::build(&catalog, &exercised, &families))
     };
     let summary = report::terminal::summary_with(&result, style, &matrix);
-    print!("{summary}");
+    say_raw!("{summary}");
     if !summary.ends_with('\n') {
-        println!();
+        say!();
     }
     let mut code = result.exit_code();
     if let Some(path) = &args.junit {
         if let Err(e) = report::junit::write(&result, path) {
-            eprintln!("error: cannot write JUnit report {}: {e}", path.display());
+            complain!("error: cannot write JUnit report {}: {e}", path.display());
             code = code.max(EXIT_USAGE);
         }
     }
     if let Some(path) = &args.json {
         if let Err(e) = report::json::write(&result, path) {
-            eprintln!("error: cannot write JSON report {}: {e}", path.display());
+            complain!("error: cannot write JSON report {}: {e}", path.display());
             code = code.max(EXIT_USAGE);
         }
     }
@@ -497,14 +495,14 @@ fn cmd_matrix(catalog: &Catalog, reports: &[PathBuf], family: Vec<String>, forma
         match parsed {
             Ok(mut e) => exercised.append(&mut e),
             Err(e) => {
-                eprintln!("error: {}: {e}", path.display());
+                complain!("error: {}: {e}", path.display());
                 return EXIT_USAGE;
             }
         }
     }
     for f in &family {
         if catalog.family(f).is_none() {
-            eprintln!("error: --family {f}: no such family in the catalog");
+            complain!("error: --family {f}: no such family in the catalog");
             return EXIT_USAGE;
         }
     }
@@ -515,11 +513,11 @@ fn cmd_matrix(catalog: &Catalog, reports: &[PathBuf], family: Vec<String>, forma
     };
     let matrices = report::matrix::build(catalog, &exercised, &families);
     match format {
-        Format::Table => print!("{}", report::matrix::render(&matrices)),
+        Format::Table => say_raw!("{}", report::matrix::render(&matrices)),
         Format::Json => match serde_json::to_string_pretty(&matrices) {
-            Ok(t) => println!("{t}"),
+            Ok(t) => say!("{t}"),
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!("error: {e}");
                 return EXIT_USAGE;
             }
         },
@@ -531,12 +529,12 @@ fn cmd_lint(catalog: &Catalog, root: &Path, paths: Vec<PathBuf>) -> i32 {
     let files = match scenario::discover(&default_paths(root, paths)) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("{e}");
+            complain!("{e}");
             return EXIT_USAGE;
         }
     };
     if files.is_empty() {
-        eprintln!("error: no scenario files found");
+        complain!("error: no scenario files found");
         return EXIT_USAGE;
     }
     let mut bad = 0;
@@ -550,18 +548,18 @@ fn cmd_lint(catalog: &Catalog, root: &Path, paths: Vec<PathBuf>) -> i32 {
             _ => Vec::new(),
         };
         for w in &warnings {
-            println!("warning {w}");
+            say!("warning {w}");
         }
         if errors.is_empty() {
-            println!("ok      {}", f.display());
+            say!("ok      {}", f.display());
         } else {
             bad += 1;
             for e in errors {
-                println!("error   {e}");
+                say!("error   {e}");
             }
         }
     }
-    println!("{} files, {} with errors", files.len(), bad);
+    say!("{} files, {} with errors", files.len(), bad);
     if bad > 0 {
         EXIT_USAGE
     } else {
@@ -577,7 +575,7 @@ fn cmd_catalog(
 ) -> i32 {
     let rows = catalog.rows(family, version);
     if rows.is_empty() {
-        eprintln!(
+        complain!(
             "error: no message kinds for family {} version {} (families: {})",
             family.unwrap_or("*"),
             version.unwrap_or("*"),
@@ -591,8 +589,8 @@ fn cmd_catalog(
         return EXIT_USAGE;
     }
     match format {
-        Format::Json => println!("{}", catalog::print::json(&rows)),
-        Format::Table => print!("{}", catalog::print::table(&rows)),
+        Format::Json => say!("{}", catalog::print::json(&rows)),
+        Format::Table => say_raw!("{}", catalog::print::table(&rows)),
     }
     0
 }
@@ -604,7 +602,7 @@ fn cmd_serve(args: ServeArgs) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            complain!("error: cannot start the async runtime: {e}");
             return EXIT_USAGE;
         }
     };
@@ -614,7 +612,7 @@ fn cmd_serve(args: ServeArgs) -> i32 {
             Some(a) => match tokio::net::lookup_host(a).await.map(|mut i| i.next()) {
                 Ok(Some(addr)) => Some(addr),
                 _ => {
-                    eprintln!("error: --connect {a}: cannot resolve the address");
+                    complain!("error: --connect {a}: cannot resolve the address");
                     return EXIT_USAGE;
                 }
             },
@@ -629,7 +627,7 @@ fn cmd_serve(args: ServeArgs) -> i32 {
         let peer = match crate::roles::start(&cfg).await {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!("error: {e}");
                 return if e.starts_with("cannot listen") {
                     3
                 } else {
@@ -638,12 +636,12 @@ fn cmd_serve(args: ServeArgs) -> i32 {
             }
         };
         match (peer.listen, &args.connect) {
-            (Some(a), _) => println!("serving {} on {a} (Ctrl-C stops it)", peer.describe),
-            (None, Some(c)) => println!(
+            (Some(a), _) => say!("serving {} on {a} (Ctrl-C stops it)", peer.describe),
+            (None, Some(c)) => say!(
                 "serving {}, connecting to {c} (Ctrl-C stops it)",
                 peer.describe
             ),
-            (None, None) => println!("serving {} (Ctrl-C stops it)", peer.describe),
+            (None, None) => say!("serving {} (Ctrl-C stops it)", peer.describe),
         }
         let _ = std::io::Write::flush(&mut std::io::stdout());
         wait_for_stop().await;
@@ -669,13 +667,13 @@ async fn wait_for_stop() {
 }
 
 fn cmd_references() -> i32 {
-    println!("Reference peers (peer.reference in a scenario):");
+    say!("Reference peers (peer.reference in a scenario):");
     for (name, about) in crate::roles::references() {
-        println!("  {name:<16} {about}");
+        say!("  {name:<16} {about}");
     }
-    println!("\nFaults (run --fault NAME, for self-tests):");
+    say!("\nFaults (run --fault NAME, for self-tests):");
     for (name, about) in crate::roles::faults() {
-        println!("  {name:<16} {about}");
+        say!("  {name:<16} {about}");
     }
     0
 }

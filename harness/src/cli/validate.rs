@@ -28,17 +28,17 @@ struct Message {
 /// usage).
 pub fn run(catalog: &Catalog, want: &Wanted, file: &Path) -> i32 {
     if let Err(e) = check_names(catalog, want) {
-        eprintln!("error: {e}");
+        complain!("error: {e}");
         return EXIT_USAGE;
     }
     let msg = match read(file) {
         Ok(m) => m,
         Err(Read::Usage(e)) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             return EXIT_USAGE;
         }
         Err(Read::Invalid(e)) => {
-            println!("FAIL {}: {e}", file.display());
+            say!("FAIL {}: {e}", file.display());
             return 1;
         }
     };
@@ -46,11 +46,11 @@ pub fn run(catalog: &Catalog, want: &Wanted, file: &Path) -> i32 {
     match &want.kind {
         Some(kind) => {
             let (Some(family), Some(version)) = (&want.family, &want.version) else {
-                eprintln!("error: --kind needs --family and --version");
+                complain!("error: --kind needs --family and --version");
                 return EXIT_USAGE;
             };
             let Some(entry) = catalog.kind(family, version, kind) else {
-                eprintln!(
+                complain!(
                     "error: kind `{kind}` does not exist in {family} {version} (see `zbx-conform catalog`)"
                 );
                 return EXIT_USAGE;
@@ -91,7 +91,7 @@ fn recognise_and_report(
         want.from.as_deref(),
     );
     if found.is_empty() {
-        println!(
+        say!(
             "FAIL {}: not recognised as any message kind ({})",
             file.display(),
             scope(want, version.as_deref())
@@ -155,7 +155,7 @@ fn report(
         match schemas.validate(&path, &value) {
             Ok(v) => results.push((c, v)),
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!("error: {e}");
                 return EXIT_USAGE;
             }
         }
@@ -167,7 +167,7 @@ fn report(
         .collect();
     if !valid.is_empty() {
         for c in valid {
-            println!(
+            say!(
                 "ok   {} is a valid `{}` ({} {}{how})",
                 file.display(),
                 c.kind.kind,
@@ -180,7 +180,7 @@ fn report(
     // Closest first: the candidate with the fewest violations in full, the rest by name.
     results.sort_by_key(|(_, v)| v.len());
     let (best, violations) = &results[0];
-    println!(
+    say!(
         "FAIL {} is not a valid `{}` ({} {}{how}):",
         file.display(),
         best.kind.kind,
@@ -193,7 +193,7 @@ fn report(
         } else {
             &x.instance_path
         };
-        println!("  at {at}: {} (schema {})", x.message, x.schema_path);
+        say!("  at {at}: {} (schema {})", x.message, x.schema_path);
     }
     if results.len() > 1 {
         let others: Vec<String> = results[1..]
@@ -208,7 +208,7 @@ fn report(
                 )
             })
             .collect();
-        println!("  also not a valid {}", others.join(", "));
+        say!("  also not a valid {}", others.join(", "));
     }
     1
 }

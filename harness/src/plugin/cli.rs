@@ -70,11 +70,11 @@ impl CertifyArgs {
 /// `catalog` is the loaded message catalog (it must hold the `plugin` family).
 pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
     if catalog.family(super::FAMILY).is_none() {
-        eprintln!("error: the catalog has no `plugin` family (schemas/plugin/catalog.yaml)");
+        complain!("error: the catalog has no `plugin` family (schemas/plugin/catalog.yaml)");
         return 2;
     }
     if !args.plugin.is_file() {
-        eprintln!("error: {}: no such file", args.plugin.display());
+        complain!("error: {}: no such file", args.plugin.display());
         return 2;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -84,7 +84,7 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            complain!("error: cannot start the async runtime: {e}");
             return 2;
         }
     };
@@ -99,23 +99,23 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
             ));
             match found {
                 Ok(d) => {
-                    println!(
+                    say!(
                         "plugin {}: accepts Register version \"{}\" → protocol {}",
                         args.plugin.display(),
                         d.wire,
                         d.version
                     );
                     if let Some(n) = &d.note {
-                        println!("note: {n}");
+                        say!("note: {n}");
                     }
                     d.version
                 }
                 Err(e @ super::discover::DiscoverError::Start(_)) => {
-                    eprintln!("error: {e}");
+                    complain!("error: {e}");
                     return 3;
                 }
                 Err(e) => {
-                    eprintln!("error: {}: {e}", args.plugin.display());
+                    complain!("error: {}: {e}", args.plugin.display());
                     return 2;
                 }
             }
@@ -123,17 +123,17 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
     };
     let opts = args.options(version);
     let cert = rt.block_on(certify(&opts, checker));
-    print!("{}", cert.human_report());
+    say_raw!("{}", cert.human_report());
     let run = cert.to_run_result();
     if let Some(path) = &args.junit {
         if let Err(e) = report::junit::write(&run, path) {
-            eprintln!("error: cannot write {}: {e}", path.display());
+            complain!("error: cannot write {}: {e}", path.display());
             return 2;
         }
     }
     if let Some(path) = &args.json {
         if let Err(e) = cert.write_json(path) {
-            eprintln!("error: cannot write {}: {e}", path.display());
+            complain!("error: cannot write {}: {e}", path.display());
             return 2;
         }
     }

@@ -99,7 +99,7 @@ pub fn mock_main(args: MockArgs, catalog: &Catalog) -> i32 {
         Some(s) => match parse_go_bool(s) {
             Some(b) => b,
             None => {
-                eprintln!("error: failed to parse third parameter {s:?}");
+                complain!("error: failed to parse third parameter {s:?}");
                 return 2;
             }
         },
@@ -109,7 +109,7 @@ pub fn mock_main(args: MockArgs, catalog: &Catalog) -> i32 {
         Some(path) => match MockScenario::load(path) {
             Ok(s) => Some(Arc::new(s)),
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!("error: {e}");
                 return 2;
             }
         },
@@ -132,7 +132,7 @@ pub fn mock_main(args: MockArgs, catalog: &Catalog) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            complain!("error: cannot start the async runtime: {e}");
             return 2;
         }
     };
@@ -140,18 +140,20 @@ pub fn mock_main(args: MockArgs, catalog: &Catalog) -> i32 {
     match rt.block_on(run_mock(&cfg, checker)) {
         Ok(s) if s.terminated && s.invalid == 0 => 0,
         Ok(s) => {
-            eprintln!(
+            complain!(
                 "mock-plugin: {} messages, {} invalid, terminated: {}",
-                s.received, s.invalid, s.terminated
+                s.received,
+                s.invalid,
+                s.terminated
             );
             1
         }
         Err(MockError::Connect(e)) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             3
         }
         Err(MockError::Io(e)) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             1
         }
     }
@@ -345,7 +347,7 @@ fn record(cfg: &MockConfig, kind: Option<&str>, problems: &[String], message: &V
         .open(path)
         .and_then(|mut f| writeln!(f, "{line}"));
     if let Err(e) = res {
-        eprintln!("mock-plugin: cannot record to {}: {e}", path.display());
+        complain!("mock-plugin: cannot record to {}: {e}", path.display());
     }
 }
 
