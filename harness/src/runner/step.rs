@@ -147,7 +147,12 @@ impl StepRunner<'_> {
         match outcome {
             Ok(()) => {}
             Err(StepError::Failed(f)) => {
-                result.outcome = Outcome::Failed;
+                // A scenario that cannot be checked as written (a bad snapshot name, a
+                // variable that does not expand) is the scenario's fault: exit code 2.
+                result.outcome = match f.iter().find(|x| x.check == CheckKind::Scenario) {
+                    Some(x) => Outcome::Error(format!("line {line}: {}: {}", x.expected, x.detail)),
+                    None => Outcome::Failed,
+                };
                 result.failures = f;
                 result.sent = self.last_sent.clone();
             }
