@@ -48,6 +48,8 @@ fn run_attacked(args: &[String], port: u16, attack: impl FnOnce(u16) + Send + 's
             Ok(())
         });
     }
+    // Reaped below with wait4(2), which also returns the child's own peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().expect("binary starts");
     let pid = child.id() as libc::pid_t;
     let attacker = std::thread::spawn(move || attack(port));
