@@ -262,39 +262,49 @@ fn answering(port: u16, reply: &'static str) -> std::thread::JoinHandle<()> {
     })
 }
 
+/// A one-exchange scenario against the peer on `port`: the harness sends `send` and
+/// expects `expect` (YAML flow mappings).
+fn exchange_scenario(dir: &Path, name: &str, port: u16, send: &str, expect: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &p,
+        format!(
+            "name: {name}\nfamily: server-proxy\nversions: [\"6.0\"]\nplays: server\n\
+             peer: {{ address: \"127.0.0.1:{port}\" }}\nsteps:\n  - exchange:\n      \
+             send: {send}\n      expect: {expect}\n"
+        ),
+    )
+    .expect("scenario");
+    p
+}
+
 #[test]
 fn failing_matches_on_secret_fields_print_no_secret_anywhere() {
     const REPLY: &str = r#"{"tls_psk":"PSKSECRET0123456789abcdef","password":"PWSECRET-9876","items":[{"key":"k","username":"USERSECRET-55","password":"ITEMPWSECRET-77"}],"version":"6.0.14"}"#;
     let dir = tempfile::tempdir().unwrap();
     let p = port();
     let _peer = answering(p, REPLY);
-    let s = dir.path().join("secrets.yaml");
-    std::fs::write(
-        &s,
-        format!(
-            "name: secrets in failing matches\nfamily: server-proxy\nversions: [\"6.0\"]\nplays: server\n\
-             peer: {{ address: \"127.0.0.1:{p}\" }}\nsteps:\n  - exchange:\n      send: {{ json: {{ request: proxy tasks }} }}\n      \
-             expect:\n        schema: false\n        match:\n          /tls_psk: \"not it\"\n          password: {{ $regex: \"^nope$\" }}\n          \
-             /items/0/password: \"wrong\"\n        capture: {{ got_psk: /tls_psk }}\n"
-        ),
-    )
-    .unwrap();
+    let s = exchange_scenario(
+        dir.path(),
+        "secrets-in-failing-matches",
+        p,
+        "{ json: { request: proxy tasks } }",
+        r#"{ schema: false, match: { /tls_psk: "not it", password: { $regex: "^nope$" }, /items/0/password: "wrong" }, capture: { got_psk: /tls_psk } }"#,
+    );
     let junit = dir.path().join("j.xml");
     let json = dir.path().join("r.json");
-    let o = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
-        .args(["run", "--no-matrix", "--version", "6.0", "--junit"])
-        .arg(&junit)
-        .arg("--json")
-        .arg(&json)
-        .arg(&s)
-        .current_dir(support::root())
-        .output()
-        .expect("runs");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = support::zbx([
+        "run".as_ref(),
+        "--no-matrix".as_ref(),
+        "--version".as_ref(),
+        "6.0".as_ref(),
+        "--junit".as_ref(),
+        junit.as_os_str(),
+        "--json".as_ref(),
+        json.as_os_str(),
+        s.as_os_str(),
+    ] as [&std::ffi::OsStr; 9]);
+    let out = support::output_text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     // The failures are there (the test could fail), without the values.
     assert!(
@@ -316,67 +326,40 @@ fn names_built_from_variables_cannot_leave_the_data_root() {
     let dir = tempfile::tempdir().unwrap();
     let p = port();
     let _peer = answering(p, r#"{"version":"6.0.14","clock":1,"ns":2}"#);
-    let s = dir.path().join("names.yaml");
-    std::fs::write(
-        &s,
-        format!(
-            "name: names from variables\nfamily: server-proxy\nversions: [\"6.0\"]\nplays: server\n\
-             peer: {{ address: \"127.0.0.1:{p}\" }}\nsteps:\n  - exchange:\n      send: {{ fixture: \"${{FIX}}\" }}\n"
-        ),
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
-        .args([
-            "run",
-            "--no-matrix",
-            "--version",
-            "6.0",
-            "--var",
-            "FIX=../../../../etc/hostname",
-        ])
-        .arg(&s)
-        .current_dir(support::root())
-        .output()
-        .expect("runs");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let run = |scenario: &Path, var: &str| {
+        let o = support::zbx([
+            "run".as_ref(),
+            "--no-matrix".as_ref(),
+            "--version".as_ref(),
+            "6.0".as_ref(),
+            "--var".as_ref(),
+            std::ffi::OsStr::new(var),
+            scenario.as_os_str(),
+        ] as [&std::ffi::OsStr; 7]);
+        (o.status.code(), support::output_text(&o))
+    };
+    let fixture = exchange_scenario(
+        dir.path(),
+        "fixture-from-a-variable",
+        p,
+        r#"{ fixture: "${FIX}" }"#,
+        "{}",
     );
-    assert_eq!(o.status.code(), Some(2), "{out}");
+    let (code, out) = run(&fixture, "FIX=../../../../etc/hostname");
+    assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("must be a plain fixture name"), "{out}");
     assert!(!out.contains(">>"), "nothing was sent: {out}");
 
     // A snapshot name from a variable is expanded, and checked.
-    let s2 = dir.path().join("snap.yaml");
-    std::fs::write(
-        &s2,
-        format!(
-            "name: snapshot from a variable\nfamily: server-proxy\nversions: [\"6.0\"]\nplays: server\n\
-             peer: {{ address: \"127.0.0.1:{p}\" }}\nsteps:\n  - exchange:\n      send: {{ json: {{ request: proxy tasks }} }}\n      \
-             expect: {{ snapshot: \"${{SNAP}}\" }}\n"
-        ),
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
-        .args([
-            "run",
-            "--no-matrix",
-            "--version",
-            "6.0",
-            "--var",
-            "SNAP=../../escape",
-        ])
-        .arg(&s2)
-        .current_dir(support::root())
-        .output()
-        .expect("runs");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let snapshot = exchange_scenario(
+        dir.path(),
+        "snapshot-from-a-variable",
+        p,
+        "{ json: { request: proxy tasks } }",
+        r#"{ snapshot: "${SNAP}" }"#,
     );
-    assert_eq!(o.status.code(), Some(2), "{out}");
+    let (code, out) = run(&snapshot, "SNAP=../../escape");
+    assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("snapshot \"../../escape\""), "{out}");
     assert!(!support::root()
         .join("fixtures/server-proxy/escape.json.new")

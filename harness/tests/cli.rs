@@ -1,40 +1,18 @@
 //! The command-line contract, through the real binary: exit codes 0/1/2/3, reports
 //! written, errors that name file and line.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use support::{output_text as text, root, zbx};
 
-fn zbx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("PROXY_ADDR")
-        .env_remove("SERVER_ADDR")
-        .output()
-        .expect("binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::process::Command;
 
 #[test]
 fn all_pass_exit_0_and_reports_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let json = dir.path().join("r.json");
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive",
         "--junit",
@@ -69,7 +47,7 @@ fn all_pass_exit_0_and_reports_are_written() {
 
 #[test]
 fn a_failed_check_exits_1_and_names_step_and_check() {
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive/config-push.yaml",
         "--fault",
@@ -90,21 +68,21 @@ fn a_failed_check_exits_1_and_names_step_and_check() {
 
 #[test]
 fn scenario_errors_exit_2_with_file_and_line() {
-    let o = zbx(&["lint", "harness/tests/data/cli/bad.yaml"]);
+    let o = zbx(["lint", "harness/tests/data/cli/bad.yaml"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("bad.yaml:6:"), "{out}");
     assert!(out.contains("exchnge"), "{out}");
-    let o = zbx(&["run", "harness/tests/data/cli/bad.yaml"]);
+    let o = zbx(["run", "harness/tests/data/cli/bad.yaml"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 #[test]
 fn selecting_nothing_is_an_error_not_a_pass() {
-    let o = zbx(&["run", "scenarios/server-proxy", "--version", "9.9"]);
+    let o = zbx(["run", "scenarios/server-proxy", "--version", "9.9"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no scenario selected"));
-    let o = zbx(&["run", "no/such/folder"]);
+    let o = zbx(["run", "no/such/folder"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
@@ -117,7 +95,7 @@ fn an_unreachable_peer_exits_3() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive/tasks.yaml",
         "--peer",
@@ -129,16 +107,16 @@ fn an_unreachable_peer_exits_3() {
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    assert_eq!(zbx(&["run", "--jobs", "many"]).status.code(), Some(2));
-    assert_eq!(zbx(&["frobnicate"]).status.code(), Some(2));
-    let help = zbx(&["run", "--help"]);
+    assert_eq!(zbx(["run", "--jobs", "many"]).status.code(), Some(2));
+    assert_eq!(zbx(["frobnicate"]).status.code(), Some(2));
+    let help = zbx(["run", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help).contains("--update-snapshots"));
 }
 
 #[test]
 fn catalog_and_validate() {
-    let o = zbx(&[
+    let o = zbx([
         "catalog",
         "--family",
         "server-proxy",
@@ -150,7 +128,7 @@ fn catalog_and_validate() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(rows.as_array().unwrap().len() >= 15);
-    let ok = zbx(&[
+    let ok = zbx([
         "validate",
         "--family",
         "server-proxy",
@@ -164,7 +142,7 @@ fn catalog_and_validate() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"request":"proxy data","host":"p","session":"short","version":"6.0.14","clock":1,"ns":1}"#).unwrap();
-    let o = zbx(&[
+    let o = zbx([
         "validate",
         "--family",
         "server-proxy",
@@ -184,7 +162,7 @@ fn catalog_and_validate() {
 fn a_failed_sender_batch_is_reported_with_the_values_sent() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/sender/unknown-host.yaml",
         "--version",
@@ -252,7 +230,7 @@ stop_grace: 1s
 #[test]
 fn max_frame_fails_larger_replies_and_rejects_bad_sizes() {
     let data_ack = |max: &str| {
-        zbx(&[
+        zbx([
             "run",
             "scenarios/server-proxy/passive/data-ack.yaml",
             "--version",
@@ -271,7 +249,7 @@ fn max_frame_fails_larger_replies_and_rejects_bad_sizes() {
     let ok = data_ack("1MiB");
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
 
-    let bad = zbx(&["run", "--max-frame", "12TB"]);
+    let bad = zbx(["run", "--max-frame", "12TB"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("unknown size unit"), "{}", text(&bad));
 }

@@ -16,7 +16,7 @@ use zbx_conform::catalog::Body;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A daemon started by hand: its own run dir (config, database, log, sockets) under
@@ -109,15 +109,7 @@ fn free_port() -> u16 {
     zbx_conform::runner::peer::free_port().expect("a free port")
 }
 
-fn zbx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
-        .args(args)
-        .current_dir(support::root())
-        .env_remove("PROXY_ADDR")
-        .env_remove("SERVER_ADDR")
-        .output()
-        .expect("binary runs")
-}
+use support::zbx;
 
 /// Run a README command twice in a row; both must pass and name the peer's version.
 fn twice(what: &str, args: &[&str], expect: &str) {
@@ -375,7 +367,7 @@ fn passive_proxy_suites(release: Release, test: &str) {
     let port = port_of(&addr);
     let found = format!("zabbix_proxy (passive) {}", release.version());
     // Someone used it before: a configuration and values nobody polled yet.
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/sender-real-proxy",
         "--peer",

@@ -6,35 +6,13 @@
 //! `zbx-conform serve` (with `--fault`: deliberately broken ones); the real Zabbix
 //! peers are in `long_lived_peers.rs`.
 
+mod support;
+
+use support::{output_text as text, root, zbx};
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn zbx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("PROXY_ADDR")
-        .env_remove("SERVER_ADDR")
-        .output()
-        .expect("binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A reference peer served by `zbx-conform serve` until dropped.
 struct Served {
@@ -86,26 +64,25 @@ fn versions_run(out: &str) -> Vec<String> {
         .collect()
 }
 
+/// Run `suite` against the peer at `addr`; returns the exit code and the output, and
+/// checks that the run named the peer as `found`.
+fn run_suite(suite: &str, addr: &str, found: &str) -> (Option<i32>, String) {
+    let o = zbx(["run", suite, "--peer", addr, "--no-matrix"]);
+    let out = text(&o);
+    assert!(out.contains(&format!("peer {addr}: {found}")), "{out}");
+    (o.status.code(), out)
+}
+
 #[test]
 fn a_long_lived_proxy_is_asked_its_version_and_passes_twice() {
     let peer = Served::start(&["passive-proxy", "--version", "6.0"]);
     for round in 1..=2 {
-        let o = zbx(&[
-            "run",
+        let (code, out) = run_suite(
             "scenarios/server-proxy/passive",
-            "--peer",
             &peer.addr,
-            "--no-matrix",
-        ]);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(0), "round {round}:\n{out}");
-        assert!(
-            out.contains(&format!(
-                "peer {}: zabbix_proxy (passive) 6.0.14 → protocol 6.0",
-                peer.addr
-            )),
-            "{out}"
+            "zabbix_proxy (passive) 6.0.14 → protocol 6.0",
         );
+        assert_eq!(code, Some(0), "round {round}:\n{out}");
         let versions = versions_run(&out);
         assert!(!versions.is_empty(), "{out}");
         assert!(
@@ -119,7 +96,7 @@ fn a_long_lived_proxy_is_asked_its_version_and_passes_twice() {
 fn a_broken_long_lived_proxy_fails_the_same_run() {
     for fault in ["no-ack-wait", "wrong-types", "no-close"] {
         let peer = Served::start(&["passive-proxy", "--version", "6.0", "--fault", fault]);
-        let o = zbx(&[
+        let o = zbx([
             "run",
             "scenarios/server-proxy/passive",
             "--peer",
@@ -143,7 +120,7 @@ fn a_proxy_that_names_no_version_is_told_apart_from_an_unreachable_one() {
         "--fault",
         "missing-fields",
     ]);
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive",
         "--peer",
@@ -158,7 +135,7 @@ fn a_proxy_that_names_no_version_is_told_apart_from_an_unreachable_one() {
     );
     assert!(out.contains("give --version V"), "{out}");
     // Told which version to run, the run goes on and the peer fails its checks.
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive",
         "--peer",
@@ -173,7 +150,7 @@ fn a_proxy_that_names_no_version_is_told_apart_from_an_unreachable_one() {
 #[test]
 fn a_contradicting_version_is_a_usage_error_naming_both() {
     let peer = Served::start(&["passive-proxy", "--version", "7.0"]);
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive",
         "--peer",
@@ -189,7 +166,7 @@ fn a_contradicting_version_is_a_usage_error_naming_both() {
         "{out}"
     );
     // The same --version as the peer's is fine.
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive/tasks.yaml",
         "--peer",
@@ -206,7 +183,7 @@ fn an_unreachable_peer_is_exit_3_before_anything_runs() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap().to_string();
     drop(free);
-    let o = zbx(&["run", "scenarios/server-proxy/passive", "--peer", &addr]);
+    let o = zbx(["run", "scenarios/server-proxy/passive", "--peer", &addr]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(3), "{out}");
     assert!(out.contains(&format!("cannot reach {addr}")), "{out}");
@@ -215,7 +192,7 @@ fn an_unreachable_peer_is_exit_3_before_anything_runs() {
 
 #[test]
 fn an_address_without_a_port_is_a_usage_error() {
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive",
         "--peer",
@@ -228,22 +205,12 @@ fn an_address_without_a_port_is_a_usage_error() {
 #[test]
 fn a_passive_agent_names_its_program_and_version() {
     let peer = Served::start(&["agent-passive", "--version", "7.0"]);
-    let o = zbx(&[
-        "run",
+    let (code, out) = run_suite(
         "scenarios/agent/passive",
-        "--peer",
         &peer.addr,
-        "--no-matrix",
-    ]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(
-        out.contains(&format!(
-            "peer {}: zabbix_agentd 7.0.0 → protocol 7.0",
-            peer.addr
-        )),
-        "{out}"
+        "zabbix_agentd 7.0.0 → protocol 7.0",
     );
+    assert_eq!(code, Some(0), "{out}");
 }
 
 #[test]
@@ -255,7 +222,7 @@ fn an_active_peer_is_known_by_its_first_message_on_the_listen_address() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let _peer = Served::start(&["active-proxy", "--version", "7.0", "--connect", &listen]);
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/active",
         "--listen",
@@ -311,7 +278,7 @@ fn a_newer_peer_runs_as_the_newest_known_version_with_a_warning() {
     let (addr, _h) = claiming("7.4.1");
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("j.xml");
-    let o = zbx(&[
+    let o = zbx([
         "run",
         "scenarios/server-proxy/passive/unknown-request.yaml",
         "--peer",
@@ -342,7 +309,7 @@ fn a_newer_peer_runs_as_the_newest_known_version_with_a_warning() {
 #[test]
 fn a_version_the_catalog_does_not_know_is_not_guessed() {
     let (addr, _h) = claiming("6.2.9");
-    let o = zbx(&["run", "scenarios/server-proxy/passive", "--peer", &addr]);
+    let o = zbx(["run", "scenarios/server-proxy/passive", "--peer", &addr]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(

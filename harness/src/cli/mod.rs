@@ -408,15 +408,8 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         ),
     };
     let catalog = Arc::new(catalog);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            complain!("error: cannot start the async runtime: {e}");
-            return EXIT_USAGE;
-        }
+    let Some(rt) = runtime() else {
+        return EXIT_USAGE;
     };
     let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| say!("{line}")));
     let plan = match plan {
@@ -596,15 +589,8 @@ fn cmd_catalog(
 }
 
 fn cmd_serve(args: ServeArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            complain!("error: cannot start the async runtime: {e}");
-            return EXIT_USAGE;
-        }
+    let Some(rt) = runtime() else {
+        return EXIT_USAGE;
     };
     rt.block_on(async {
         let connect_to = match &args.connect {
@@ -648,6 +634,20 @@ fn cmd_serve(args: ServeArgs) -> i32 {
         peer.stop().await;
         0
     })
+}
+
+/// The async runtime of a command, or `None` after saying why it could not start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            complain!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
 }
 
 /// Until SIGINT or SIGTERM.

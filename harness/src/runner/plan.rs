@@ -363,16 +363,7 @@ async fn ask(
                 .get(listen)
                 .map_err(|e| unreachable(e.to_string()))?;
             let listener = tokio_listener(&shared).map_err(|e| unreachable(e.to_string()))?;
-            discover::first_message(
-                catalog,
-                schemas,
-                family,
-                side,
-                &listener,
-                ACCEPT_WAIT,
-                opts.max_frame,
-            )
-            .await?
+            first_message(catalog, schemas, opts, family, side, &listener).await?
         }
         Target::Started { family, side } => match &opts.start_peer {
             Some(profile) => {
@@ -393,6 +384,28 @@ async fn ask(
 /// an active agent refreshes its checks every few seconds, an active proxy sends data
 /// every second, but a proxy whose data sender is idle waits for its heartbeat (60 s).
 const ACCEPT_WAIT: Duration = Duration::from_secs(70);
+
+/// What the first message of a peer connecting to `listener` says, waiting at most
+/// [`ACCEPT_WAIT`].
+async fn first_message(
+    catalog: &Catalog,
+    schemas: &SchemaCache,
+    opts: &RunOptions,
+    family: &str,
+    side: &str,
+    listener: &tokio::net::TcpListener,
+) -> Result<PeerIdentity, DiscoverError> {
+    discover::first_message(
+        catalog,
+        schemas,
+        family,
+        side,
+        listener,
+        ACCEPT_WAIT,
+        opts.max_frame,
+    )
+    .await
+}
 
 /// Start the profile's peer once, in a run dir of its own, ask it, and stop it.
 async fn ask_started(
@@ -430,18 +443,7 @@ async fn ask_started(
         .filter(|a| !a.is_empty());
     let result = match address {
         Some(a) => discover::ask(catalog, family, side, &a, discover::Limits::default()).await,
-        None => {
-            discover::first_message(
-                catalog,
-                schemas,
-                family,
-                side,
-                &listener,
-                ACCEPT_WAIT,
-                opts.max_frame,
-            )
-            .await
-        }
+        None => first_message(catalog, schemas, opts, family, side, &listener).await,
     };
     process.stop().await;
     if result.is_ok() {

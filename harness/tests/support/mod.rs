@@ -17,6 +17,31 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The built binary run with `args` in the workspace root, without the peer addresses
+/// the environment may hold (a developer's PROXY_ADDR must not redirect a test).
+pub fn zbx<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("PROXY_ADDR")
+        .env_remove("SERVER_ADDR")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Everything a run of the binary printed, stdout then stderr.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Plan and run with `opts` (paths relative to the root are resolved by the caller).
 pub fn run_opts(opts: &RunOptions) -> RunResult {
     let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
