@@ -85,6 +85,26 @@ fn a_minimal_catalog_loads() {
     "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, versions: ['1.0'], body: text, recognise: {text: '('}}\n",
     "regex"
 )]
+#[case::section_twice(
+    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, versions: ['1.0'], recognise: {}, sections: [{name: d}, {name: d}]}\n",
+    "listed twice"
+)]
+#[case::section_unknown_version(
+    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, versions: ['1.0'], recognise: {}, sections: [{name: d, versions: ['2.0']}]}\n",
+    "version 2.0"
+)]
+#[case::unverified_unknown_version(
+    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, versions: ['1.0'], recognise: {}, unverified: [{versions: ['2.0'], reason: r}]}\n",
+    "version 2.0"
+)]
+#[case::unverified_unknown_section(
+    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, versions: ['1.0'], recognise: {}, unverified: [{versions: ['1.0'], sections: [d], reason: r}]}\n",
+    "does not declare"
+)]
+#[case::unverified_without_reason(
+    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, versions: ['1.0'], recognise: {}, unverified: [{versions: ['1.0'], reason: ' '}]}\n",
+    "a reason"
+)]
 fn load_errors_name_the_file(#[case] yaml: &str, #[case] reason: &str) {
     let (dir, path) = temp_catalog(yaml);
     let err = Catalog::load(dir.path()).expect_err("must not load");

@@ -179,6 +179,7 @@ fn an_unknown_kind_or_family_in_a_report_does_not_invent_rows() {
         version: "6.0".into(),
         kind: "made.up".into(),
         real: true,
+        section: None,
     }];
     assert!(matrix::families_in(support::catalog(), &exercised).is_empty());
     let m = matrix::build(support::catalog(), &exercised, &["sender".into()]);
