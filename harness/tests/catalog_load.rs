@@ -142,7 +142,8 @@ fn no_orphan_schema_or_fixture_files() {
     for v in c.versions("server-proxy") {
         for name in support::fixture_names_used_by_scenarios() {
             let p = c.fixture_path("server-proxy", &v, &name);
-            if p.is_file() {
+            // `other-family:name` resolves outside this family's folders.
+            if p.is_file() && p.starts_with(c.root().join("fixtures").join("server-proxy")) {
                 known.insert(p);
             }
         }

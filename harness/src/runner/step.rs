@@ -36,9 +36,13 @@ fn accept_timeout(acc: &Accept, wait: Duration, skipped: u32) -> StepError {
     }])
 }
 
-/// Whether every failure is a `match` failure (what `retry` tries again).
+/// Whether every failure is a `match` failure, or a `capture` of something the message
+/// does not carry yet (what `retry` tries again).
 fn only_match(failures: &[CheckFailure]) -> bool {
-    !failures.is_empty() && failures.iter().all(|f| f.check == CheckKind::Match)
+    !failures.is_empty()
+        && failures
+            .iter()
+            .all(|f| matches!(f.check, CheckKind::Match | CheckKind::Capture))
 }
 
 /// ` (attempt N)` from the second attempt of a retried step on.
@@ -194,7 +198,7 @@ impl StepRunner<'_> {
     }
 
     /// Run an `exchange` or `accept` step, again and again under `retry` while only its
-    /// `match` checks fail (see [`crate::scenario::model::Retry`]).
+    /// `match` (and `capture`) checks fail (see [`crate::scenario::model::Retry`]).
     async fn attempts(&mut self, step: &Step, index: &str, line: u64) -> Result<(), StepError> {
         let started = Instant::now();
         let retry = step.retry;
@@ -308,7 +312,8 @@ impl StepRunner<'_> {
         let (mut conn, received_text, failures) = if acc.others == Others::Skip && expects_message {
             let (mut conn, frame, body) = self.accept_skipping(listener, acc, deadline).await?;
             let f = check_received(self.ctx, conn.leftover(), &frame, &body, &acc.expect);
-            if !f.is_empty() && !(retrying && only_match(&f)) {
+            let answer_anyway = retrying && only_match(&f);
+            if !f.is_empty() && !answer_anyway {
                 conn.shutdown().await;
                 return Err(f.into());
             }
@@ -331,7 +336,8 @@ impl StepRunner<'_> {
                 remaining.max(Duration::from_millis(1)),
             ));
             let (f, payload) = evaluate_with_payload(self.ctx, &mut conn, &exp).await;
-            if !f.is_empty() && !(retrying && only_match(&f) && payload.is_some()) {
+            let answer_anyway = retrying && only_match(&f) && payload.is_some();
+            if !f.is_empty() && !answer_anyway {
                 return Err(f.into());
             }
             (conn, payload, f)

@@ -22,7 +22,14 @@ use std::collections::BTreeSet;
 pub const WARNING_PREFIX: &str = "warning: ";
 
 /// Variables the runner always sets.
-pub const BUILTIN_VARS: &[&str] = &["version", "run_id", "listen_addr", "listen_port", "peer"];
+pub const BUILTIN_VARS: &[&str] = &[
+    "version",
+    "run_id",
+    "listen_addr",
+    "listen_port",
+    "listen_port_number",
+    "peer",
+];
 
 /// Semantic checks against the catalog; empty when the scenario is fine.
 pub fn lint(loaded: &LoadedScenario, catalog: &Catalog) -> Vec<ScenarioError> {

@@ -38,7 +38,8 @@ pub struct Scenario {
     #[serde(default)]
     pub peer: PeerSpec,
     /// Where the harness listens for `accept` steps. Port 0 (the default) picks an
-    /// ephemeral port; `${listen_addr}` and `${listen_port}` hold what was bound.
+    /// ephemeral port; `${listen_addr}` and `${listen_port}` hold what was bound
+    /// (`${listen_port_number}`: the port as a JSON number).
     #[serde(default)]
     pub listen: Option<String>,
     /// Default timeout for every expectation without its own `within`.
@@ -113,8 +114,8 @@ pub struct Step {
     /// Pause.
     #[serde(default)]
     pub sleep: Option<DurationSpec>,
-    /// Run an `exchange` or `accept` again while only its `match` checks fail, until
-    /// they pass or `within` has passed: for data a peer produces on its own timers
+    /// Run an `exchange` or `accept` again while only its `match` (and `capture`) checks
+    /// fail, until they pass or `within` has passed: for data a peer produces on its own timers
     /// (discovery, availability, task results) and delivers in whichever message.
     #[serde(default)]
     pub retry: Option<Retry>,
@@ -252,8 +253,9 @@ pub struct Action {
 
 /// `retry: { within: 90s, every: 1s }` on an `exchange` or `accept` step.
 ///
-/// An attempt whose failures are all `match` failures is repeated after `every` (1 s by
-/// default) while `within` has not passed; any other failure (schema, frame, timeout,
+/// An attempt whose failures are all `match` failures (or a `capture` of what the
+/// message does not carry yet) is repeated after `every` (1 s by default) while `within`
+/// has not passed; any other failure (schema, frame, timeout,
 /// close) ends the step at once, so a message that breaks its schema fails on the first
 /// attempt. A failed `exchange` attempt does not run its `then` actions (a passive proxy
 /// then keeps what it sent, unacknowledged, for the next attempt); a failed `accept`

@@ -134,13 +134,20 @@ pub fn fixture_names_used_by_scenarios() -> std::collections::HashSet<String> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(text) = std::fs::read_to_string(&p) {
-                for line in text.lines() {
-                    if let Some(rest) = line
-                        .trim()
-                        .trim_start_matches("- ")
-                        .strip_prefix("fixture:")
-                    {
-                        names.insert(rest.trim().trim_matches('"').to_string());
+                // `fixture: name` in block style, or inside a flow mapping
+                // (`send: { fixture: "name", kind: ... }`).
+                for (_, rest) in text
+                    .match_indices("fixture:")
+                    .map(|(i, _)| ((), &text[i + 8..]))
+                {
+                    let name: String = rest
+                        .trim_start()
+                        .trim_start_matches('"')
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || "._:-".contains(*c))
+                        .collect();
+                    if !name.is_empty() {
+                        names.insert(name);
                     }
                 }
             }
