@@ -350,6 +350,12 @@ const FAULT_CASES_64: &[(&str, &str, CheckKind, &str)] = &[
         "configure the trapper items (6.4+ dialogue)",
     ),
     (
+        "passive/tasks-results.yaml",
+        "wrong-response",
+        CheckKind::Match,
+        "configuration (6.4+ dialogue)",
+    ),
+    (
         "passive/data-host-data.yaml",
         "stale-revision",
         CheckKind::Match,

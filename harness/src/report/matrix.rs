@@ -93,6 +93,14 @@ fn add_with_sections(
 /// instead of parsing it: members after the cut are not seen (a long `history data` can
 /// hide the sections behind it), and nothing is ever reported that is not there.
 pub fn present_members(body: &str) -> Vec<String> {
+    // A cut body names its members after the cut (runner::transcript::render_body).
+    if let Some(list) = body
+        .rfind("; members: ")
+        .filter(|_| body.ends_with(')') && body.contains(" … (truncated, "))
+        .map(|i| &body[i + "; members: ".len()..body.len() - 1])
+    {
+        return list.split(", ").map(str::to_string).collect();
+    }
     let b = body.as_bytes();
     let mut out = Vec::new();
     let Some(start) = b.iter().position(|c| !c.is_ascii_whitespace()) else {
@@ -462,6 +470,12 @@ mod tests {
         // Cut inside history data: what follows the cut is not seen, nothing is made up.
         let cut = r#"{"session":"ab","history data":[{"id":1,"value":"discovery data\":[1]"},{"id":2 … (truncated, 9999 bytes in all)"#;
         assert_eq!(present_members(cut), ["session", "history data"]);
+        // What the transcript says about a cut object wins over the scan.
+        let named = format!("{} … (truncated, 700000 bytes in all; members: session, history data, more, proxy_delay)", &cut[..40]);
+        assert_eq!(
+            present_members(&named),
+            ["session", "history data", "more", "proxy_delay"]
+        );
         assert!(present_members("not json").is_empty());
         assert!(present_members("").is_empty());
         assert!(present_members("[1,2]").is_empty());

@@ -59,13 +59,49 @@ impl Transcript {
 
 /// Render a body for reports: JSON compacted with secrets redacted, text with control
 /// characters escaped (a passive-check `ZBX_NOTSUPPORTED\0...` shows as `\0`), both
-/// truncated to [`MAX_BODY_CHARS`].
+/// truncated to [`MAX_BODY_CHARS`]. A cut JSON object names its top-level members with
+/// content after the cut (`; members: a, b`), so the coverage matrix still sees the
+/// sections behind a long `history data`.
 pub fn render_body(body: &Body) -> String {
-    let text = match body {
-        Body::Json(v) => redact_secrets(v).to_string(),
-        Body::Text(t) => escape_text(t),
-    };
-    truncate(text)
+    match body {
+        Body::Json(v) => {
+            let text = redact_secrets(v).to_string();
+            if text.chars().count() <= MAX_BODY_CHARS {
+                return text;
+            }
+            let members: Vec<&str> = v
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(_, x)| !is_empty_value(x))
+                        .map(|(k, _)| k.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let cut: String = text.chars().take(MAX_BODY_CHARS).collect();
+            if members.is_empty() {
+                format!("{cut} … (truncated, {} bytes in all)", text.len())
+            } else {
+                format!(
+                    "{cut} … (truncated, {} bytes in all; members: {})",
+                    text.len(),
+                    members.join(", ")
+                )
+            }
+        }
+        Body::Text(t) => truncate(escape_text(t)),
+    }
+}
+
+/// An empty array, object or string, or null: a member that carries nothing.
+fn is_empty_value(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::Array(a) => a.is_empty(),
+        serde_json::Value::Object(o) => o.is_empty(),
+        serde_json::Value::String(s) => s.is_empty(),
+        _ => false,
+    }
 }
 
 /// Render raw bytes that are not a frame (malformed sends, garbage received).
@@ -101,4 +137,33 @@ fn truncate(mut s: String) -> String {
         s = format!("{cut} … (truncated, {total} bytes in all)");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_cut_json_body_names_its_members_and_hides_no_secret() {
+        let rows: Vec<_> = (0..2000).map(|i| json!({"id": i, "value": "x"})).collect();
+        let body = Body::Json(json!({
+            "session": "s", "history data": rows, "discovery data": [], "more": 1,
+            "tasks": [{"type": 2, "password": "pw-SECRET"}], "proxy_delay": 3
+        }));
+        let text = render_body(&body);
+        assert!(
+            text.chars().count() < MAX_BODY_CHARS + 200,
+            "{}",
+            text.len()
+        );
+        assert!(
+            text.ends_with("; members: session, history data, more, tasks, proxy_delay)"),
+            "{}",
+            &text[text.len() - 120..]
+        );
+        assert!(!text.contains("pw-SECRET"));
+        let short = render_body(&Body::Json(json!({"more": 1})));
+        assert_eq!(short, r#"{"more":1}"#);
+    }
 }
