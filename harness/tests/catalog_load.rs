@@ -243,7 +243,11 @@ fn printed_catalog_lists_every_kind() {
     // a heading, one line each).
     let notes = rows
         .iter()
-        .flat_map(|r| r.unverified.iter().map(move |u| (r.kind.as_str(), &u.reason)))
+        .flat_map(|r| {
+            r.unverified
+                .iter()
+                .map(move |u| (r.kind.as_str(), &u.reason))
+        })
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     assert!(notes >= 2, "5.4 proxy data kinds are unverified");
