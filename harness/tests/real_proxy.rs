@@ -162,7 +162,10 @@ fn active_proxy_heartbeat_cadence_and_history() {
         let started = Instant::now();
         let mut heartbeats: Vec<Instant> = Vec::new();
         let mut configured = false;
-        let mut value_sent = false;
+        // The value goes out from a task of its own: the accept loop must not lag, or
+        // heartbeats pile up in the backlog and seem to come in bursts.
+        let value_sent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut sender: Option<tokio::task::JoinHandle<()>> = None;
         let mut history_row: Option<Value> = None;
         let mut other = Vec::new();
         while started.elapsed() < Duration::from_secs(20)
@@ -205,12 +208,25 @@ fn active_proxy_heartbeat_cadence_and_history() {
             conn.shutdown().await;
             // Once configured, the trapper accepts the value as soon as the proxy's
             // configuration cache has the item; retry until it does.
-            if configured && !value_sent {
-                if let Some(info) = send_value(&proxy_addr, &marker).await {
-                    value_sent = info.starts_with("processed: 1;");
-                }
+            if configured && sender.is_none() {
+                let (addr, marker, sent) = (proxy_addr.clone(), marker.clone(), value_sent.clone());
+                sender = Some(tokio::spawn(async move {
+                    while started.elapsed() < Duration::from_secs(20) {
+                        if let Some(info) = send_value(&addr, &marker).await {
+                            if info.starts_with("processed: 1;") {
+                                sent.store(true, std::sync::atomic::Ordering::SeqCst);
+                                return;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }));
             }
         }
+        if let Some(t) = sender {
+            t.abort();
+        }
+        let value_sent = value_sent.load(std::sync::atomic::Ordering::SeqCst);
         let status = process.stop().await;
         eprintln!(
             "{test}: {} heartbeats, value sent: {value_sent}, history row: {history_row:?}, proxy stopped: {status}",
