@@ -43,7 +43,7 @@ fn run_7_0(test: &str, paths: &[&str], profile: Arc<LoadedProfile>) -> RunResult
     support::run_with_peer(test, Some(profile), paths, &["7.0"], &[], &run_dir)
 }
 
-fn run_suite(mode: &str, min: usize) {
+fn run_suite(mode: &str, min: usize, kind: &str) {
     let test = format!("real 7.0 proxy, {mode} suite");
     if !support::require_trixie_root(&test) {
         return;
@@ -51,19 +51,25 @@ fn run_suite(mode: &str, min: usize) {
     let path = format!("scenarios/server-proxy/{mode}");
     let r = run_7_0(&test, &[&path], strict_profile(mode));
     support::assert_all_passed(&test, &r, min);
+    // Every data section, host data included, came from the real 7.0.22 proxy.
+    support::assert_sections_from_real_peer(&test, &r, "7.0", kind);
+    support::assert_task_secrets_redacted(&test, &r);
 }
 
 #[test]
 fn passive_suite_passes_against_real_proxy_7_0() {
     // invalid-json, data-compressed, tasks, unknown-request, config-push, config-large,
-    // data-ack, data-no-ack (config-without-data is 5.4/6.0 only).
-    run_suite("passive", 8);
+    // data-ack, data-no-ack (config-without-data is 5.4/6.0 only), the data sections
+    // (interface availability, discovery, auto-registration, host data, tasks,
+    // more/proxy_delay) and tasks-results.
+    run_suite("passive", 15, "passive.proxy-data.response");
 }
 
 #[test]
 fn active_suite_passes_against_real_proxy_7_0() {
-    // config (incremental sync), data, upload-disabled (no heartbeats since 6.4).
-    run_suite("active", 3);
+    // config (incremental sync), data, upload-disabled (no heartbeats since 6.4) and the
+    // data sections.
+    run_suite("active", 9, "active.proxy-data.request");
 }
 
 /// The robustness suite (malformed frames, then a valid request), and the harness as

@@ -121,9 +121,29 @@ fn real_beats_reference_and_untouched_kinds_fall_back_to_fixtures() {
         row("passive.proxy-config.revision"),
         ["-", "-", "fixture", "REAL"]
     );
+    // 5.4 and 6.4 are marked unverified in the catalog: `?`, explained in the legend.
     assert_eq!(
         row("passive.proxy-data.response"),
-        ["fixture", "REAL", "fixture", "fixture"]
+        ["fixture?", "REAL", "fixture?", "fixture"]
+    );
+    assert!(text.contains("? = the catalog marks"), "{text}");
+    // Section rows follow their kind; these bodies (`{}`) carried none, so the sections
+    // fall back to what the stored fixture holds.
+    let sections: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("passive.proxy-data.response"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  › "))
+        .collect();
+    assert_eq!(sections.len(), 8, "{text}");
+    assert!(sections[0].starts_with("  › interface availability"));
+    let host_data = sections
+        .iter()
+        .find(|l| l.contains("host data"))
+        .expect("host data row");
+    assert_eq!(
+        host_data.split_whitespace().skip(3).collect::<Vec<_>>(),
+        ["-", "-", "fixture?", "fixture"]
     );
     let kinds_60 = support::catalog()
         .rows(Some("server-proxy"), Some("6.0"))
@@ -181,6 +201,7 @@ fn an_unknown_kind_or_family_in_a_report_does_not_invent_rows() {
         version: "6.0".into(),
         kind: "made.up".into(),
         real: true,
+        section: None,
     }];
     assert!(matrix::families_in(support::catalog(), &exercised).is_empty());
     let m = matrix::build(support::catalog(), &exercised, &["sender".into()]);
@@ -314,4 +335,51 @@ fn mock_plugin_records_count_as_real_agent_messages() {
         row.split_whitespace().collect::<Vec<_>>(),
         ["register.request", "fixture", "fixture", "REAL"]
     );
+}
+
+/// A section counts where a message carried it: a real peer's `discovery data` makes
+/// that row REAL, an empty array does not, and a body cut in the report still counts by
+/// the members it names.
+#[test]
+fn sections_are_counted_from_message_bodies() {
+    let mut s = scenario("server-proxy", "7.0", "127.0.0.1:10051", &[]);
+    let body = |text: &str| TranscriptEntry {
+        at: Duration::ZERO,
+        direction: Direction::Received,
+        kind: Some("passive.proxy-data.response".into()),
+        flags: Some(3),
+        body: text.into(),
+    };
+    s.transcript = vec![
+        body(
+            r#"{"session":"s","discovery data":[{"drule":1}],"auto registration":[],"version":"7.0.22"}"#,
+        ),
+        body(
+            r#"{"session":"s","history data":[{"id":1 … (truncated, 700000 bytes in all; members: session, history data, more, version)"#,
+        ),
+    ];
+    let run = RunResult {
+        scenarios: vec![s],
+        duration: Duration::ZERO,
+        memory: None,
+    };
+    let m = matrix::build(
+        support::catalog(),
+        &matrix::exercised_in_run(&run),
+        &["server-proxy".into()],
+    );
+    let fam = &m[0];
+    let col = fam.versions.iter().position(|v| v == "7.0").expect("7.0");
+    let section = |name: &str| {
+        fam.rows
+            .iter()
+            .find(|r| r.kind == "passive.proxy-data.response" && r.section.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}"))
+            .cells[col]
+    };
+    assert_eq!(section("discovery data"), Coverage::Real);
+    assert_eq!(section("more"), Coverage::Real);
+    assert_eq!(section("history data"), Coverage::Real);
+    assert_ne!(section("auto registration"), Coverage::Real);
+    assert_ne!(section("proxy_delay"), Coverage::Real);
 }

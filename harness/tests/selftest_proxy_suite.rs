@@ -148,6 +148,57 @@ const FAULT_CASES: &[(&str, &str, CheckKind)] = &[
         "missing-fields",
         CheckKind::Schema,
     ),
+    // data sections: what the proxy collects, with a wrong JSON type (`broken-sections`)
+    (
+        "passive/data-interface-availability.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "passive/data-discovery.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "passive/data-auto-registration.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "passive/data-tasks.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "passive/data-more.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "active/data-interface-availability.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "active/data-discovery.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "active/data-auto-registration.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "active/data-tasks.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
+    (
+        "active/data-more.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+    ),
 ];
 
 #[test]
@@ -263,6 +314,108 @@ const FAULT_CASES_64: &[(&str, &str, CheckKind, &str)] = &[
         "data answered with upload disabled",
     ),
     (
+        "passive/data-interface-availability.yaml",
+        "missing-fields",
+        CheckKind::Schema,
+        "configuration without the host (6.4+ dialogue)",
+    ),
+    (
+        "passive/data-interface-availability.yaml",
+        "stale-revision",
+        CheckKind::Match,
+        "configuration with the host, its interface on the harness (6.4+ dialogue)",
+    ),
+    (
+        "passive/data-discovery.yaml",
+        "wrong-response",
+        CheckKind::Match,
+        "configuration with the discovery rule (6.4+ dialogue)",
+    ),
+    (
+        "passive/data-auto-registration.yaml",
+        "missing-fields",
+        CheckKind::Schema,
+        "configuration (6.4+ dialogue)",
+    ),
+    (
+        "passive/data-tasks.yaml",
+        "wrong-response",
+        CheckKind::Match,
+        "configuration (6.4+ dialogue)",
+    ),
+    (
+        "passive/data-more.yaml",
+        "missing-fields",
+        CheckKind::Schema,
+        "configure the trapper items (6.4+ dialogue)",
+    ),
+    (
+        "passive/tasks-results.yaml",
+        "wrong-response",
+        CheckKind::Match,
+        "configuration (6.4+ dialogue)",
+    ),
+    (
+        "passive/data-host-data.yaml",
+        "stale-revision",
+        CheckKind::Match,
+        "configuration with the host",
+    ),
+    (
+        "passive/data-host-data.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+        "the host is reported available for active checks",
+    ),
+    (
+        "active/data-interface-availability.yaml",
+        "missing-fields",
+        CheckKind::Schema,
+        "configuration without the host (6.4+)",
+    ),
+    (
+        "active/data-interface-availability.yaml",
+        "stale-revision",
+        CheckKind::Match,
+        "configuration with the host, its interface on the harness (6.4+)",
+    ),
+    (
+        "active/data-discovery.yaml",
+        "missing-fields",
+        CheckKind::Schema,
+        "configuration with the discovery rule (6.4+)",
+    ),
+    (
+        "active/data-auto-registration.yaml",
+        "wrong-types",
+        CheckKind::Schema,
+        "configuration (6.4+)",
+    ),
+    (
+        "active/data-tasks.yaml",
+        "missing-fields",
+        CheckKind::Schema,
+        "configuration (6.4+)",
+    ),
+    (
+        "active/data-more.yaml",
+        "wrong-types",
+        CheckKind::Schema,
+        "configure the trapper items (6.4+)",
+    ),
+    (
+        "active/data-host-data.yaml",
+        "stale-revision",
+        CheckKind::Match,
+        "configuration with the host",
+    ),
+    (
+        "active/data-host-data.yaml",
+        "broken-sections",
+        CheckKind::Schema,
+        "the proxy has applied the configuration",
+    ),
+    (
         "as-proxy/passive-polled.yaml",
         "missing-fields",
         CheckKind::Schema,
@@ -369,6 +522,7 @@ fn every_suite_scenario_has_a_fault_case() {
             );
             assert!(
                 FAULT_CASES.iter().any(|(s, _, _)| *s == name)
+                    || FAULT_CASES_64.iter().any(|(s, _, _, _)| *s == name)
                     || covered_by_selftest_rs.contains(&name.as_str()),
                 "{name} has no fault case"
             );

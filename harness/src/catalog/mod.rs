@@ -47,6 +47,67 @@ pub struct KindEntry {
     pub body: BodyType,
     /// How a received message is recognised as this kind.
     pub recognise: Recognise,
+    /// Data sections of the message (top-level members that come and go, such as the
+    /// `discovery data` of proxy data): the coverage matrix shows one row for each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<Section>,
+    /// Versions (optionally only some sections) whose schema rules no message from a
+    /// real peer backs: written for one version and carried over to another. Shown by
+    /// `zbx-conform catalog` and as `?` cells in the coverage matrix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<Unverified>,
+}
+
+/// One data section of a message kind.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    /// The top-level member, e.g. `history data`, `more`.
+    pub name: String,
+    /// Versions that have it (default: every version of the kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<String>>,
+}
+
+/// Schema rules of some versions that no real message backs, and why.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unverified {
+    pub versions: Vec<String>,
+    /// Only these sections (default: the whole kind).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<String>,
+    pub reason: String,
+}
+
+impl KindEntry {
+    /// Whether `section` exists at `version`.
+    pub fn has_section(&self, section: &str, version: &str) -> bool {
+        self.sections.iter().any(|s| {
+            s.name == section
+                && s.versions
+                    .as_ref()
+                    .map_or(self.versions.iter().any(|v| v == version), |vs| {
+                        vs.iter().any(|v| v == version)
+                    })
+        })
+    }
+
+    /// The `unverified` entries that apply to `version` (and, with `Some`, to that
+    /// section; a whole-kind entry applies to every section).
+    pub fn unverified_at<'a>(
+        &'a self,
+        version: &'a str,
+        section: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Unverified> + 'a {
+        self.unverified.iter().filter(move |u| {
+            u.versions.iter().any(|v| v == version)
+                && match section {
+                    None => u.sections.is_empty(),
+                    Some(s) => u.sections.is_empty() || u.sections.iter().any(|n| n == s),
+                }
+        })
+    }
 }
 
 fn any_mode() -> String {
@@ -104,11 +165,57 @@ impl FamilyCatalog {
                     ));
                 }
             }
+            k.check_sections()?;
         }
         self.discover.check()?;
         for kind in self.discover.accept.iter().flat_map(|a| &a.by_shape) {
             if !self.kinds.iter().any(|k| &k.kind == kind) {
                 return Err(format!("discover.accept.by_shape: no kind {kind}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl KindEntry {
+    /// `sections` and `unverified` name versions of the kind and sections it declares,
+    /// each once, and every `unverified` entry says why.
+    fn check_sections(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for s in &self.sections {
+            if !names.insert(s.name.as_str()) {
+                return Err(format!(
+                    "kind {}: section {:?} is listed twice",
+                    self.kind, s.name
+                ));
+            }
+            for v in s.versions.iter().flatten() {
+                if !self.versions.contains(v) {
+                    return Err(format!(
+                        "kind {}: section {:?} names version {v}, which the kind does not have",
+                        self.kind, s.name
+                    ));
+                }
+            }
+        }
+        for u in &self.unverified {
+            if u.versions.is_empty() || u.reason.trim().is_empty() {
+                return Err(format!(
+                    "kind {}: every `unverified` entry needs versions and a reason",
+                    self.kind
+                ));
+            }
+            if let Some(v) = u.versions.iter().find(|v| !self.versions.contains(v)) {
+                return Err(format!(
+                    "kind {}: unverified names version {v}, which the kind does not have",
+                    self.kind
+                ));
+            }
+            if let Some(s) = u.sections.iter().find(|s| !names.contains(s.as_str())) {
+                return Err(format!(
+                    "kind {}: unverified names section {s:?}, which the kind does not declare",
+                    self.kind
+                ));
             }
         }
         Ok(())
@@ -146,6 +253,8 @@ pub struct CatalogRow {
     pub schema: PathBuf,
     pub fixture: PathBuf,
     pub summary: String,
+    /// `unverified` entries of the kind that apply to this version.
+    pub unverified: Vec<Unverified>,
 }
 
 /// Errors while loading the catalog.
@@ -373,6 +482,12 @@ impl Catalog {
                         schema: self.relative(self.schema_path(&fam.family, v, &k.kind)),
                         fixture: self.relative(self.fixture_path(&fam.family, v, &k.kind)),
                         summary: k.summary.clone(),
+                        unverified: k
+                            .unverified
+                            .iter()
+                            .filter(|u| u.versions.contains(v))
+                            .cloned()
+                            .collect(),
                     });
                 }
             }

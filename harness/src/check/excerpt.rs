@@ -20,60 +20,98 @@ pub const MAX_STRING_CHARS: usize = 2048;
 /// as they are, so secret redaction (which works by key and table column) still applies
 /// to what is kept.
 pub fn excerpt(v: &Value, max_nodes: usize) -> Value {
-    let mut left = max_nodes.max(1);
-    copy(v, &mut left)
+    Copy::new(max_nodes).copy(v)
 }
 
-fn copy(v: &Value, left: &mut usize) -> Value {
-    *left = left.saturating_sub(1);
-    match v {
-        Value::String(s) => Value::String(cut_string(s)),
-        Value::Array(items) => {
-            let mut out = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                if *left == 0 {
-                    out.push(Value::String(format!(
-                        "… ({} more elements)",
-                        items.len() - i
-                    )));
-                    break;
-                }
-                out.push(copy(item, left));
-            }
-            Value::Array(out)
+/// A bounded copy in progress: the nodes it may still copy, and whether anything was
+/// left out so far.
+struct Copy {
+    left: usize,
+    cut: bool,
+}
+
+impl Copy {
+    fn new(max_nodes: usize) -> Copy {
+        Copy {
+            left: max_nodes.max(1),
+            cut: false,
         }
-        Value::Object(m) => {
-            let mut out = Map::new();
-            for (i, (k, item)) in m.iter().enumerate() {
-                if *left == 0 {
-                    out.insert(
-                        "…".to_string(),
-                        Value::String(format!("{} more members", m.len() - i)),
-                    );
-                    break;
+    }
+
+    fn copy(&mut self, v: &Value) -> Value {
+        self.left = self.left.saturating_sub(1);
+        match v {
+            Value::String(s) => Value::String(self.cut_string(s)),
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    if self.left == 0 {
+                        self.cut = true;
+                        out.push(Value::String(format!(
+                            "… ({} more elements)",
+                            items.len() - i
+                        )));
+                        break;
+                    }
+                    out.push(self.copy(item));
                 }
-                out.insert(k.clone(), copy(item, left));
+                Value::Array(out)
             }
-            Value::Object(out)
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (i, (k, item)) in m.iter().enumerate() {
+                    if self.left == 0 {
+                        self.cut = true;
+                        out.insert(
+                            "…".to_string(),
+                            Value::String(format!("{} more members", m.len() - i)),
+                        );
+                        break;
+                    }
+                    out.insert(k.clone(), self.copy(item));
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
         }
-        other => other.clone(),
+    }
+
+    fn cut_string(&mut self, s: &str) -> String {
+        match s.char_indices().nth(MAX_STRING_CHARS) {
+            None => s.to_string(),
+            Some((at, _)) => {
+                self.cut = true;
+                format!("{}… ({} bytes in all)", &s[..at], s.len())
+            }
+        }
     }
 }
 
-fn cut_string(s: &str) -> String {
-    match s.char_indices().nth(MAX_STRING_CHARS) {
-        None => s.to_string(),
-        Some((at, _)) => format!("{}… ({} bytes in all)", &s[..at], s.len()),
-    }
+/// What [`show_parts`] renders: the text, and whether part of the value was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub text: String,
+    pub cut: bool,
 }
 
 /// Compact JSON text of `v`, secrets redacted, at most `max_chars` characters (plus a
 /// note of how it was cut), built from an excerpt: never a full copy of `v`.
 pub fn show(v: &Value, max_chars: usize) -> String {
-    let mut small = excerpt(v, MAX_NODES.min(max_chars.max(16)));
+    show_parts(v, max_chars).text
+}
+
+/// [`show`], also saying whether anything was left out (nodes, long strings, or
+/// characters past `max_chars`; the text then says so too).
+pub fn show_parts(v: &Value, max_chars: usize) -> Shown {
+    let mut copy = Copy::new(MAX_NODES.min(max_chars.max(16)));
+    let mut small = copy.copy(v);
     super::redact::redact_in_place(&mut small);
     let text = small.to_string();
-    truncate_chars(text, max_chars)
+    let chars_cut = text.char_indices().nth(max_chars).is_some();
+    Shown {
+        text: truncate_chars(text, max_chars),
+        cut: copy.cut || chars_cut,
+    }
 }
 
 /// `text` cut to `max_chars` characters, with a note of the length it had.

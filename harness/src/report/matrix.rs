@@ -45,13 +45,15 @@ impl Coverage {
 }
 
 /// One message seen in a run: which family, version and kind, and whether the other
-/// side was a real peer.
+/// side was a real peer. `section` names a top-level member the message carried (not
+/// empty); the kind itself has `None`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Exercised {
     pub family: String,
     pub version: String,
     pub kind: String,
     pub real: bool,
+    pub section: Option<String>,
 }
 
 /// Note that `kind` of `family` was exchanged at `version` (with a real peer or not).
@@ -61,7 +63,118 @@ fn add(out: &mut BTreeSet<Exercised>, family: &str, version: &str, kind: &str, r
         version: version.to_string(),
         kind: kind.to_string(),
         real,
+        section: None,
     });
+}
+
+/// Note `kind` and every top-level member its (transcript) body carries.
+fn add_with_sections(
+    out: &mut BTreeSet<Exercised>,
+    family: &str,
+    version: &str,
+    kind: &str,
+    real: bool,
+    body: &str,
+) {
+    add(out, family, version, kind, real);
+    for name in present_members(body) {
+        out.insert(Exercised {
+            family: family.to_string(),
+            version: version.to_string(),
+            kind: kind.to_string(),
+            real,
+            section: Some(name),
+        });
+    }
+}
+
+/// The top-level members of a JSON object text whose value is not an empty array,
+/// object or string. Transcript bodies are cut at 4000 characters, so this scans the text
+/// instead of parsing it: members after the cut are not seen (a long `history data` can
+/// hide the sections behind it), and nothing is ever reported that is not there.
+pub fn present_members(body: &str) -> Vec<String> {
+    // A cut body names its members after the cut (runner::transcript::render_body).
+    if let Some(list) = body
+        .rfind("; members: ")
+        .filter(|_| body.ends_with(')') && body.contains(" … (truncated, "))
+        .map(|i| &body[i + "; members: ".len()..body.len() - 1])
+    {
+        return list.split(", ").map(str::to_string).collect();
+    }
+    let b = body.as_bytes();
+    let mut out = Vec::new();
+    let Some(start) = b.iter().position(|c| !c.is_ascii_whitespace()) else {
+        return out;
+    };
+    if b[start] != b'{' {
+        return out;
+    }
+    let mut depth = 0usize;
+    let mut i = start;
+    // The key just read at depth 1, waiting for its value.
+    let mut key: Option<String> = None;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let s = i + 1;
+                let mut j = s;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                let text = body.get(s..j.min(b.len())).unwrap_or("");
+                if depth == 1 && key.is_none() {
+                    // A key if a colon follows.
+                    let mut k = j + 1;
+                    while k < b.len() && b[k].is_ascii_whitespace() {
+                        k += 1;
+                    }
+                    if k < b.len() && b[k] == b':' {
+                        key = Some(text.to_string());
+                        i = k + 1;
+                        continue;
+                    }
+                } else if depth == 1 {
+                    if let Some(k) = key.take() {
+                        if !text.is_empty() {
+                            out.push(k);
+                        }
+                    }
+                }
+                i = j + 1;
+            }
+            b'{' | b'[' => {
+                if depth == 1 {
+                    if let Some(k) = key.take() {
+                        let close = if b[i] == b'{' { b'}' } else { b']' };
+                        let mut k2 = i + 1;
+                        while k2 < b.len() && b[k2].is_ascii_whitespace() {
+                            k2 += 1;
+                        }
+                        if k2 < b.len() && b[k2] != close {
+                            out.push(k);
+                        }
+                    }
+                }
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            c if depth == 1 && key.is_some() && !c.is_ascii_whitespace() && c != b',' => {
+                // A number, true, false or null: present unless null.
+                if let Some(k) = key.take() {
+                    if !body[i..].starts_with("null") {
+                        out.push(k);
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    out
 }
 
 /// Peers the runner names `reference:<name>` are the harness's own.
@@ -79,7 +192,7 @@ pub fn exercised_in_run(run: &RunResult) -> Vec<Exercised> {
                 continue;
             }
             if let Some(kind) = &e.kind {
-                add(&mut out, &s.family, &s.version, kind, real);
+                add_with_sections(&mut out, &s.family, &s.version, kind, real, &e.body);
             }
         }
     }
@@ -109,7 +222,8 @@ pub fn exercised_in_json_report(report: &serde_json::Value) -> Result<Vec<Exerci
                 continue;
             }
             if let Some(kind) = e.get("kind").and_then(|k| k.as_str()) {
-                add(&mut out, family, version, kind, real);
+                let body = e.get("body").and_then(|b| b.as_str()).unwrap_or("");
+                add_with_sections(&mut out, family, version, kind, real, body);
             }
         }
     }
@@ -150,13 +264,20 @@ pub struct FamilyMatrix {
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixRow {
     pub kind: String,
+    /// A data section of `kind` (catalog `sections`); `None` for the kind itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
     pub cells: Vec<Coverage>,
+    /// Per cell: the catalog marks the schema rules of that version (and section)
+    /// `unverified`: no message from a real peer backs them.
+    pub unverified: Vec<bool>,
 }
 
 /// Build the matrices of `families` (all catalog families when empty) from what the
 /// runs exercised.
 pub fn build(catalog: &Catalog, exercised: &[Exercised], families: &[String]) -> Vec<FamilyMatrix> {
-    let mut best: BTreeMap<(&str, &str, &str), Coverage> = BTreeMap::new();
+    type Key<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+    let mut best: BTreeMap<Key, Coverage> = BTreeMap::new();
     for e in exercised {
         let c = if e.real {
             Coverage::Real
@@ -164,7 +285,12 @@ pub fn build(catalog: &Catalog, exercised: &[Exercised], families: &[String]) ->
             Coverage::Reference
         };
         let slot = best
-            .entry((e.family.as_str(), e.version.as_str(), e.kind.as_str()))
+            .entry((
+                e.family.as_str(),
+                e.version.as_str(),
+                e.kind.as_str(),
+                e.section.as_deref(),
+            ))
             .or_insert(c);
         *slot = (*slot).max(c);
     }
@@ -177,31 +303,46 @@ pub fn build(catalog: &Catalog, exercised: &[Exercised], families: &[String]) ->
         let mut rows: Vec<MatrixRow> = Vec::new();
         for k in &fam.kinds {
             // A kind may have several catalog entries (one per version range).
-            let row = match rows.iter().position(|r| r.kind == k.kind) {
-                Some(i) => &mut rows[i],
-                None => {
-                    rows.push(MatrixRow {
-                        kind: k.kind.clone(),
-                        cells: vec![Coverage::Absent; versions.len()],
-                    });
-                    let last = rows.len() - 1;
-                    &mut rows[last]
-                }
-            };
-            for (i, v) in versions.iter().enumerate() {
-                if !k.versions.contains(v) {
-                    continue;
-                }
-                let stored = if catalog.fixture_path(&fam.family, v, &k.kind).is_file() {
-                    Coverage::Fixture
-                } else {
-                    Coverage::SchemaOnly
+            let mut names: Vec<Option<&str>> = vec![None];
+            names.extend(k.sections.iter().map(|s| Some(s.name.as_str())));
+            for section in names {
+                let i = match rows
+                    .iter()
+                    .position(|r| r.kind == k.kind && r.section.as_deref() == section)
+                {
+                    Some(i) => i,
+                    None => {
+                        rows.push(MatrixRow {
+                            kind: k.kind.clone(),
+                            section: section.map(str::to_string),
+                            cells: vec![Coverage::Absent; versions.len()],
+                            unverified: vec![false; versions.len()],
+                        });
+                        rows.len() - 1
+                    }
                 };
-                let seen = best
-                    .get(&(fam.family.as_str(), v.as_str(), k.kind.as_str()))
-                    .copied()
-                    .unwrap_or(stored);
-                row.cells[i] = row.cells[i].max(seen);
+                let row = &mut rows[i];
+                for (col, v) in versions.iter().enumerate() {
+                    let exists = match section {
+                        None => k.versions.contains(v),
+                        Some(s) => k.has_section(s, v),
+                    };
+                    if !exists {
+                        continue;
+                    }
+                    let fixture = catalog.fixture_path(&fam.family, v, &k.kind);
+                    let stored = match section {
+                        None if fixture.is_file() => Coverage::Fixture,
+                        Some(s) if fixture_has(&fixture, s) => Coverage::Fixture,
+                        _ => Coverage::SchemaOnly,
+                    };
+                    let seen = best
+                        .get(&(fam.family.as_str(), v.as_str(), k.kind.as_str(), section))
+                        .copied()
+                        .unwrap_or(stored);
+                    row.cells[col] = row.cells[col].max(seen);
+                    row.unverified[col] |= k.unverified_at(v, section).next().is_some();
+                }
             }
         }
         out.push(FamilyMatrix {
@@ -211,6 +352,11 @@ pub fn build(catalog: &Catalog, exercised: &[Exercised], families: &[String]) ->
         });
     }
     out
+}
+
+/// Whether the stored fixture at `path` carries `section` (not empty).
+fn fixture_has(path: &std::path::Path, section: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| present_members(&t).iter().any(|m| m == section))
 }
 
 /// Families a run touched, in catalog order, for the end-of-run matrix.
@@ -223,7 +369,8 @@ pub fn families_in(catalog: &Catalog, exercised: &[Exercised]) -> Vec<String> {
         .collect()
 }
 
-/// The matrices as plain text tables, with a legend and per-version totals.
+/// The matrices as plain text tables, with a legend and per-version totals (of the
+/// kinds; section rows are indented under their kind).
 pub fn render(matrices: &[FamilyMatrix]) -> String {
     let mut out = String::new();
     if matrices.is_empty() {
@@ -233,11 +380,39 @@ pub fn render(matrices: &[FamilyMatrix]) -> String {
         "coverage: REAL = exchanged with a real peer, ref = only with the built-in reference \
          peers, fixture = not exchanged (stored fixture only), - = not in that version\n",
     );
+    let any_section = matrices
+        .iter()
+        .any(|m| m.rows.iter().any(|r| r.section.is_some()));
+    let any_unverified = matrices
+        .iter()
+        .any(|m| m.rows.iter().any(|r| r.unverified.iter().any(|u| *u)));
+    if any_section {
+        out.push_str(
+            "  › rows: data sections of the kind above, seen in the bodies of its messages\n",
+        );
+    }
+    if any_unverified {
+        out.push_str(
+            "  ? = the catalog marks that version's schema rules unverified: no message from a \
+             real peer backs them (zbx-conform catalog says why)\n",
+        );
+    }
     for m in matrices {
+        let label = |r: &MatrixRow| match &r.section {
+            Some(s) => format!("  › {s}"),
+            None => r.kind.clone(),
+        };
+        let text = |r: &MatrixRow, i: usize| {
+            let mut c = r.cells[i].cell().to_string();
+            if r.unverified.get(i).copied().unwrap_or(false) {
+                c.push('?');
+            }
+            c
+        };
         let kind_width = m
             .rows
             .iter()
-            .map(|r| r.kind.chars().count())
+            .map(|r| label(r).chars().count())
             .chain([m.family.len() + 2])
             .max()
             .unwrap_or(0);
@@ -245,12 +420,18 @@ pub fn render(matrices: &[FamilyMatrix]) -> String {
             .versions
             .iter()
             .map(String::len)
+            .chain(
+                m.rows
+                    .iter()
+                    .flat_map(|r| (0..r.cells.len()).map(move |i| text(r, i).len())),
+            )
             .chain([Coverage::Fixture.cell().len()])
             .max()
             .unwrap_or(0);
         // Lines are built whole and trimmed: no trailing spaces in logs and snapshots.
         let line = |first: &str, cells: Vec<String>| {
-            let mut l = format!("{first:<kind_width$}");
+            let pad = kind_width.saturating_sub(first.chars().count());
+            let mut l = format!("{first}{}", " ".repeat(pad));
             for c in cells {
                 let _ = write!(l, "  {c:<col$}");
             }
@@ -259,12 +440,13 @@ pub fn render(matrices: &[FamilyMatrix]) -> String {
         out.push('\n');
         out.push_str(&line(&format!("[{}]", m.family), m.versions.clone()));
         for r in &m.rows {
-            let cells = r.cells.iter().map(|c| c.cell().to_string()).collect();
-            out.push_str(&line(&r.kind, cells));
+            let cells = (0..r.cells.len()).map(|i| text(r, i)).collect();
+            out.push_str(&line(&label(r), cells));
         }
         let totals = (0..m.versions.len())
             .map(|i| {
-                let present = m.rows.iter().filter(|r| r.cells[i] != Coverage::Absent);
+                let kinds = m.rows.iter().filter(|r| r.section.is_none());
+                let present = kinds.filter(|r| r.cells[i] != Coverage::Absent);
                 let real = present.clone().filter(|r| r.cells[i] == Coverage::Real);
                 format!("{}/{}", real.count(), present.count())
             })
@@ -272,4 +454,31 @@ pub fn render(matrices: &[FamilyMatrix]) -> String {
         out.push_str(&line("real/kinds", totals));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::present_members;
+
+    #[test]
+    fn top_level_members_with_content_are_found_even_in_a_cut_body() {
+        let body = r#"{"session":"ab","interface availability":[],"history data":[{"id":1,"value":"x\"y"}],"more":1,"x":null,"s":"","o":{},"tasks":[{"type":3}],"version":"7.0.22"}"#;
+        assert_eq!(
+            present_members(body),
+            ["session", "history data", "more", "tasks", "version"]
+        );
+        // Cut inside history data: what follows the cut is not seen, nothing is made up.
+        let cut = r#"{"session":"ab","history data":[{"id":1,"value":"discovery data\":[1]"},{"id":2 … (truncated, 9999 bytes in all)"#;
+        assert_eq!(present_members(cut), ["session", "history data"]);
+        // What the transcript says about a cut object wins over the scan.
+        let named = format!("{} … (truncated, 700000 bytes in all; members: session, history data, more, proxy_delay)", &cut[..40]);
+        assert_eq!(
+            present_members(&named),
+            ["session", "history data", "more", "proxy_delay"]
+        );
+        assert!(present_members("not json").is_empty());
+        assert!(present_members("").is_empty());
+        assert!(present_members("[1,2]").is_empty());
+        assert!(present_members("{\"a\"").is_empty());
+    }
 }

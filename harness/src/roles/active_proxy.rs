@@ -7,14 +7,24 @@
 //! 6.4+ (protocol.md §2.4): no heartbeats (deprecated); the config request carries the
 //! session and the `config_revision` of the last configuration applied (0 at first),
 //! 7.0 also `hostmap_revision` when non-zero; a `{}` answer changes nothing.
+//!
+//! Like the real one it also listens as a trapper: `sender data` for the trapper items
+//! of its configuration (delivered in the next `proxy data`, in batches of 10000 with
+//! `"more":1`), `active checks` and 6.4+ `active check heartbeat`. It reports what it
+//! collects from its configuration ([`super::sections`]) and runs the tasks a data
+//! response carries; `"upload":"disabled"` holds its history back until `enabled`.
 
 use super::data::{self, PROXY_HOST};
 use super::fault::{is, Fault};
-use super::wire::{self, BadFrame, Sent};
-use super::PeerContext;
+use super::sections::Sections;
+use super::wire::{self, BadFrame, Conn, Payload, Sent};
+use super::{PeerContext, Serve};
 use crate::transport::connect_tcp;
 use serde_json::{json, Map, Value};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Pause between two requests of the cycle.
@@ -23,37 +33,173 @@ pub const INTERVAL: Duration = Duration::from_millis(200);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Run the proxy's cycle forever (the caller stops it by dropping the future).
-pub(crate) async fn run(ctx: PeerContext, server: SocketAddr) {
-    let mut acked: u64 = 0;
-    let mut revisions = Revisions::default();
-    loop {
-        if ctx.profile.sends_heartbeat() {
-            exchange(&ctx, server, &heartbeat(&ctx), BadFrame::Magic).await;
-            tokio::time::sleep(INTERVAL).await;
+/// The reference active proxy: its cycle ([`ActiveProxy::run`]) and its trapper.
+pub(crate) struct ActiveProxy {
+    ctx: PeerContext,
+    history: Mutex<data::History>,
+    sections: Arc<Sections>,
+}
+
+impl ActiveProxy {
+    pub fn new(ctx: PeerContext, sections: Arc<Sections>) -> Self {
+        ActiveProxy {
+            ctx,
+            history: Mutex::new(data::History::default()),
+            sections,
         }
-        let request = config_request(&ctx, &revisions);
-        if let Some(answer) = exchange(&ctx, server, &request, BadFrame::ShortLength).await {
-            if ctx.profile.incremental_config() && !is(ctx.fault, Fault::StaleRevision) {
-                if answer.is_empty() && is(ctx.fault, Fault::ResetOnUnchanged) {
-                    revisions = Revisions::default();
+    }
+
+    /// Take a configuration answer: 5.4/6.0 the bare tables, 6.4+ `data` (`{}`: none).
+    fn configure(&self, answer: &Map<String, Value>) {
+        let (tables, full) = if self.ctx.profile.incremental_config() {
+            match answer.get("data").and_then(Value::as_object) {
+                Some(t) => (
+                    t,
+                    answer.get("full_sync").and_then(Value::as_u64) == Some(1),
+                ),
+                None => return,
+            }
+        } else {
+            (answer, true)
+        };
+        if let Some(items) = data::trapper_items(tables) {
+            if let Ok(mut h) = self.history.lock() {
+                if full {
+                    h.items = items;
+                } else {
+                    h.items.extend(items);
                 }
-                revisions.apply(&answer);
             }
         }
-        tokio::time::sleep(INTERVAL).await;
-        let body = data_request(&ctx, acked);
-        if is(ctx.fault, Fault::NoAckWait) {
-            // Marks the rows sent whatever the server says.
-            if send_only(&ctx, server, &body).await {
-                acked += data::BATCH_ROWS;
+        self.sections.configure(tables, full);
+    }
+
+    /// Run the proxy's cycle forever (the caller stops it by dropping the future).
+    pub async fn run(self: Arc<Self>, server: SocketAddr) {
+        let ctx = &self.ctx;
+        let mut revisions = Revisions::default();
+        let mut upload = true;
+        loop {
+            if ctx.profile.sends_heartbeat() {
+                exchange(ctx, server, &heartbeat(ctx), BadFrame::Magic).await;
+                tokio::time::sleep(INTERVAL).await;
             }
-        } else if let Some(answer) = exchange(&ctx, server, &body, BadFrame::Truncated).await {
-            if wire::str_of(&answer, "response") == Some("success") {
-                acked += data::BATCH_ROWS;
+            let request = config_request(ctx, &revisions);
+            if let Some(answer) = exchange(ctx, server, &request, BadFrame::ShortLength).await {
+                self.configure(&answer);
+                if ctx.profile.incremental_config() && !is(ctx.fault, Fault::StaleRevision) {
+                    if answer.is_empty() && is(ctx.fault, Fault::ResetOnUnchanged) {
+                        revisions = Revisions::default();
+                    }
+                    revisions.apply(&answer);
+                }
+            }
+            tokio::time::sleep(INTERVAL).await;
+            let Some(mut batch) = self.history.lock().ok().map(|h| h.batch()) else {
+                return;
+            };
+            if !upload {
+                // The server's history cache is full: history waits.
+                batch.values.clear();
+                batch.more = false;
+                batch.proxy_delay = None;
+            }
+            let mut body = data_request(ctx, batch.base);
+            data::History::add_to(&batch, &mut body, ctx.fault);
+            let taken = self.sections.take(&mut body);
+            let body = Value::Object(data::in_proxy_data_order(body));
+            let committed = if is(ctx.fault, Fault::NoAckWait) {
+                // Marks the rows sent whatever the server says.
+                send_only(ctx, server, &body).await
+            } else if let Some(answer) = exchange(ctx, server, &body, BadFrame::Truncated).await {
+                if let Some(u) = wire::str_of(&answer, "upload") {
+                    upload = u != "disabled";
+                }
+                let ok = wire::str_of(&answer, "response") == Some("success");
+                if ok {
+                    let tasks = answer.get("tasks").and_then(Value::as_array).cloned();
+                    self.sections.accept_tasks(&tasks.unwrap_or_default());
+                }
+                ok
+            } else {
+                false
+            };
+            if committed {
+                if let Ok(mut h) = self.history.lock() {
+                    h.commit(&batch);
+                }
+                self.sections.commit(&taken);
+            }
+            // A batch with more behind it is followed at once, as the real proxy does.
+            if !(committed && batch.more) {
+                tokio::time::sleep(INTERVAL).await;
             }
         }
-        tokio::time::sleep(INTERVAL).await;
+    }
+
+    /// One trapper connection: `sender data`, `active checks`, `active check heartbeat`;
+    /// anything else is closed without a word.
+    async fn trapper(self: Arc<Self>, mut conn: Conn) {
+        let fault = self.ctx.fault;
+        let Some(frame) = wire::read_one(&mut conn, wire::REQUEST_TIMEOUT).await else {
+            return;
+        };
+        let Payload::Object(map) = wire::classify(&frame.payload) else {
+            return conn.shutdown().await;
+        };
+        let started = std::time::Instant::now();
+        let reply = match wire::request_of(&map) {
+            Some("sender data") => {
+                let values = map
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let (processed, failed) = self
+                    .history
+                    .lock()
+                    .map(|mut h| h.trap(values))
+                    .unwrap_or((0, values.len()));
+                Some(json!({
+                    "response": "success",
+                    "info": format!(
+                        "processed: {processed}; failed: {failed}; total: {}; seconds spent: {:.6}",
+                        values.len(),
+                        started.elapsed().as_secs_f64()
+                    ),
+                }))
+            }
+            Some(_) => {
+                let peer_ip = conn
+                    .peer()
+                    .rsplit_once(':')
+                    .map_or("127.0.0.1", |(ip, _)| ip)
+                    .to_string();
+                self.sections.trapper(&map, &peer_ip).flatten()
+            }
+            None => None,
+        };
+        if let Some(reply) = reply {
+            if wire::send(
+                &mut conn,
+                &reply,
+                frame.is_compressed(),
+                fault,
+                BadFrame::Magic,
+            )
+            .await
+                == Sent::Close
+            {
+                return;
+            }
+        }
+        conn.shutdown().await
+    }
+}
+
+impl Serve for ActiveProxy {
+    fn serve(self: Arc<Self>, conn: Conn) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.trapper(conn))
     }
 }
 
@@ -126,7 +272,7 @@ fn config_request(ctx: &PeerContext, revisions: &Revisions) -> Value {
     Value::Object(m)
 }
 
-fn data_request(ctx: &PeerContext, acked: u64) -> Value {
+fn data_request(ctx: &PeerContext, acked: u64) -> Map<String, Value> {
     let mut m = header("proxy data");
     m.extend(data::proxy_data(
         ctx.profile,
@@ -135,7 +281,7 @@ fn data_request(ctx: &PeerContext, acked: u64) -> Value {
         acked,
         ctx.started,
     ));
-    Value::Object(m)
+    m
 }
 
 async fn connect(server: SocketAddr) -> Option<wire::Conn> {

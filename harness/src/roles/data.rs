@@ -49,10 +49,12 @@ pub fn version_of(profile: &VersionProfile, fault: Option<Fault>) -> &'static st
     }
 }
 
-/// The data section of a proxy's `proxy data` message, from `session` to
-/// `proxy_delay`, in 6.0's key order. `acked` is the last history id the other side
-/// acknowledged: the batch holds the rows after it, so an unacknowledged batch comes
-/// back identical and an acknowledged one is followed by new ids.
+/// The data section of a proxy's `proxy data` message, from `session` to `ns`, in
+/// 6.0's key order, with canned rows in every section. `acked` is the last history id
+/// the other side acknowledged: the batch holds the rows after it, so an unacknowledged
+/// batch comes back identical and an acknowledged one is followed by new ids. `more` and
+/// `proxy_delay` are the caller's ([`History::batch`]): real proxies send them only while
+/// history is left behind the message.
 pub fn proxy_data(
     profile: &VersionProfile,
     fault: Option<Fault>,
@@ -117,7 +119,8 @@ pub fn proxy_data(
             "port": 10050, "value": "zbx-conform", "status": 1
         }]),
     );
-    let port = if wrong_types {
+    // 6.x sends the port as a string, 7.0 as a number (measured: ci/NOTES-trixie.md §7).
+    let port = if wrong_types != profile.numeric_autoreg() {
         json!(10050)
     } else {
         json!("10050")
@@ -142,12 +145,136 @@ pub fn proxy_data(
     let (clock, ns) = now();
     out.insert("clock".into(), json!(clock));
     out.insert("ns".into(), json!(ns));
-    // Seconds since the oldest unsent history value.
-    out.insert(
-        "proxy_delay".into(),
-        json!((clock - row_clock(first)).max(0)),
-    );
     out
+}
+
+/// Top-level members of `proxy data` in the order the real proxies write them (6.0.14
+/// `proxydata.c`/`datasender.c`; 7.0.22 measured: `host data` before `tasks`).
+const PROXY_DATA_ORDER: &[&str] = &[
+    "request",
+    "host",
+    "session",
+    "interface availability",
+    "history data",
+    "discovery data",
+    "auto registration",
+    "host data",
+    "tasks",
+    "more",
+    "version",
+    "clock",
+    "ns",
+    "proxy_delay",
+];
+
+/// `body` with its members in [`PROXY_DATA_ORDER`] (others after them, as they came).
+pub fn in_proxy_data_order(mut body: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for key in PROXY_DATA_ORDER {
+        if let Some(v) = body.remove(*key) {
+            out.insert((*key).to_string(), v);
+        }
+    }
+    out.extend(body);
+    out
+}
+
+/// Most history rows in one `proxy data` (6.0.14 `ZBX_MAX_HRECORDS_TOTAL`); real proxies
+/// then add `"more":1`.
+pub const MAX_HISTORY_ROWS: u64 = 10_000;
+
+/// A proxy's history buffer: the trapper items of its configuration, the values they
+/// received and not yet delivered, and the last id the server acknowledged.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    pub acked: u64,
+    pub items: std::collections::HashMap<(String, String), u64>,
+    pub pending: Vec<TrappedValue>,
+}
+
+/// What one `proxy data` carries of the history buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryBatch {
+    /// The acknowledged id the batch starts after.
+    pub base: u64,
+    /// The pending values it carries (after the [`BATCH_ROWS`] canned rows).
+    pub values: Vec<TrappedValue>,
+    /// Values are left behind it: `"more":1`.
+    pub more: bool,
+    /// Seconds since the first value left behind arrived, when at least 1 — what the
+    /// real proxies send as `proxy_delay` (6.0.14 `proxy_get_delay` reads the row after
+    /// the batch; measured with 12000 values: `"more":1,"proxy_delay":3`).
+    pub proxy_delay: Option<i64>,
+}
+
+impl History {
+    /// Take `sender data` elements: values of configured trapper items are kept, the
+    /// rest fail. Returns (processed, failed).
+    pub fn trap(&mut self, elements: &[Value]) -> (usize, usize) {
+        let (mut processed, mut failed) = (0, 0);
+        for v in elements {
+            match trapped_value(v, &self.items) {
+                Some(t) => {
+                    self.pending.push(t);
+                    processed += 1;
+                }
+                None => failed += 1,
+            }
+        }
+        (processed, failed)
+    }
+
+    /// The next batch: as many pending values as fit next to the canned rows.
+    pub fn batch(&self) -> HistoryBatch {
+        let room = (MAX_HISTORY_ROWS - BATCH_ROWS) as usize;
+        let n = self.pending.len().min(room);
+        let proxy_delay = self
+            .pending
+            .get(n)
+            .map(|left| now().0 - left.received)
+            .filter(|d| *d >= 1);
+        HistoryBatch {
+            base: self.acked,
+            values: self.pending[..n].to_vec(),
+            more: self.pending.len() > n,
+            proxy_delay,
+        }
+    }
+
+    /// Commit a delivered batch, unless another connection already did.
+    pub fn commit(&mut self, batch: &HistoryBatch) {
+        if self.acked == batch.base {
+            self.acked = batch.base + BATCH_ROWS + batch.values.len() as u64;
+            let n = batch.values.len().min(self.pending.len());
+            self.pending.drain(..n);
+        }
+    }
+
+    /// Add the batch to a proxy data body: history rows, `more`, `proxy_delay` (as
+    /// strings under `broken-sections`).
+    pub fn add_to(batch: &HistoryBatch, body: &mut Map<String, Value>, fault: Option<Fault>) {
+        append_history(body, &batch.values, batch.base + BATCH_ROWS + 1);
+        let broken = is(fault, Fault::BrokenSections);
+        if batch.more {
+            body.insert("more".into(), if broken { json!("1") } else { json!(1) });
+        }
+        if let Some(d) = batch.proxy_delay {
+            let d = if broken {
+                json!(d.to_string())
+            } else {
+                json!(d)
+            };
+            body.insert("proxy_delay".into(), d);
+        }
+    }
+}
+
+/// The `tasks` of a server's answer (acknowledgement or data response) payload.
+pub fn tasks_of(payload: &[u8]) -> Vec<Value> {
+    serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| v.get("tasks").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
 }
 
 /// A value a proxy received by `sender data` for one of its trapper items.
@@ -157,6 +284,8 @@ pub struct TrappedValue {
     pub clock: i64,
     pub ns: u32,
     pub value: String,
+    /// When the proxy received it (unix seconds), for `proxy_delay`.
+    pub received: i64,
 }
 
 /// One `sender data` element (`{"host","key","value",["clock"],["ns"]}`) as a value of
@@ -188,6 +317,7 @@ pub fn trapped_value(
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(now_ns),
         value,
+        received: now_s,
     })
 }
 

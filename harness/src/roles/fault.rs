@@ -40,6 +40,8 @@ pub enum Fault {
     /// A sloppy receiver: ignores bad magic, flags, lengths and trailing bytes and
     /// answers the first JSON object it finds in what arrived.
     LenientFrames,
+    /// A proxy whose collected data sections carry a field of the wrong JSON type.
+    BrokenSections,
 }
 
 /// Every fault: name, what it does, which check kind it breaks, and which reference
@@ -191,6 +193,16 @@ pub(crate) const FAULTS: &[(Fault, &str, &str, &[&str])] = &[
          Zabbix receiver closes without a reply — breaks the `close`/`silence` checks of \
          the robustness suites",
         &["passive-proxy", "server-trapper"],
+    ),
+    (
+        Fault::BrokenSections,
+        "broken-sections",
+        "proxy only: what it collects from its configuration carries a wrong JSON type — \
+         interface availability `available` and host data `active_status` as strings, \
+         discovery `port` as a string, auto-registration `port` of the other version's type \
+         (6.x string, 7.0 number), task result `status`, `more` and `proxy_delay` as strings \
+         — breaks `schema` checks on the data sections (scenarios/server-proxy/*/data-*.yaml)",
+        &["passive-proxy", "active-proxy"],
     ),
 ];
 

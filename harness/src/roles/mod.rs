@@ -17,6 +17,7 @@ mod agent_registry;
 mod data;
 mod fault;
 mod passive_proxy;
+mod sections;
 mod server_poller;
 mod server_trapper;
 mod trapper_agents;
@@ -84,7 +85,9 @@ const REFERENCES: &[(&str, &str, bool)] = &[
         "passive-proxy",
         "a passive proxy: listens; the harness plays the server and connects to send proxy \
          config / proxy data / proxy tasks (data is committed only after the server's ack); \
-         6.4+: proxy config is the revision dialogue on one connection",
+         6.4+: proxy config is the revision dialogue on one connection; polls the agent \
+         interfaces and runs the TCP discovery rules of its configuration, registers \
+         active agents and runs `echo` remote commands and diagnostic tasks",
         true,
     ),
     (
@@ -92,7 +95,8 @@ const REFERENCES: &[(&str, &str, bool)] = &[
         "an active proxy named \"zbx-conform-proxy\": connects to the harness (connect_to), \
          which plays the server trapper; cycles proxy heartbeat (up to 6.0), proxy config \
          (6.4+: with session and config_revision), proxy data, one request per connection, \
-         retrying quietly",
+         retrying quietly; also listens as a trapper for agents and senders (sender data, \
+         active checks, 6.4+ active check heartbeat)",
         false,
     ),
     (
@@ -194,15 +198,44 @@ pub async fn start(cfg: &ReferenceConfig) -> Result<RunningPeer, String> {
         session: data::new_session(),
         started: data::now().0,
     };
+    if name == "active-proxy" {
+        // It connects to the server and listens as a trapper (agents, senders).
+        let target = cfg
+            .connect_to
+            .ok_or_else(|| format!("reference peer {name} needs an address to connect to"))?;
+        let listener = crate::transport::bind_listener("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let sections = std::sync::Arc::new(sections::Sections::new(ctx.profile, ctx.fault));
+        let proxy = std::sync::Arc::new(active_proxy::ActiveProxy::new(ctx, sections.clone()));
+        let trapper: std::sync::Arc<dyn Serve> = proxy.clone();
+        return Ok(spawn(describe, Some(addr), move |stop| async move {
+            tokio::select! {
+                _ = serve(listener, trapper, stop) => {}
+                _ = proxy.run(target) => {}
+                _ = sections.run() => {}
+            }
+        }));
+    }
     if listens {
         let listener = crate::transport::bind_listener(cfg.listen_addr())
             .await
             .map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let peer: std::sync::Arc<dyn Serve> = match name {
-            "passive-proxy" => std::sync::Arc::new(passive_proxy::PassiveProxy::new(ctx)),
-            _ => std::sync::Arc::new(server_trapper::ServerTrapper::new(ctx)),
-        };
+        if name == "passive-proxy" {
+            let sections = std::sync::Arc::new(sections::Sections::new(ctx.profile, ctx.fault));
+            let peer: std::sync::Arc<dyn Serve> =
+                std::sync::Arc::new(passive_proxy::PassiveProxy::new(ctx, sections.clone()));
+            return Ok(spawn(describe, Some(addr), move |stop| async move {
+                tokio::select! {
+                    _ = serve(listener, peer, stop) => {}
+                    _ = sections.run() => {}
+                }
+            }));
+        }
+        let peer: std::sync::Arc<dyn Serve> =
+            std::sync::Arc::new(server_trapper::ServerTrapper::new(ctx));
         Ok(spawn(describe, Some(addr), move |stop| {
             serve(listener, peer, stop)
         }))
@@ -210,14 +243,9 @@ pub async fn start(cfg: &ReferenceConfig) -> Result<RunningPeer, String> {
         let target = cfg
             .connect_to
             .ok_or_else(|| format!("reference peer {name} needs an address to connect to"))?;
-        Ok(match name {
-            "active-proxy" => spawn(describe, None, move |stop| {
-                until_stopped(stop, active_proxy::run(ctx, target))
-            }),
-            _ => spawn(describe, None, move |stop| {
-                until_stopped(stop, server_poller::run(ctx, target))
-            }),
-        })
+        Ok(spawn(describe, None, move |stop| {
+            until_stopped(stop, server_poller::run(ctx, target))
+        }))
     }
 }
 

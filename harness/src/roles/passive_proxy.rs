@@ -14,14 +14,20 @@
 //! values for trapper items of the last configuration pushed are accepted and reported
 //! in the next `proxy data` history (after the canned rows) until acknowledged; values
 //! for anything else fail. The reply is the trapper's plain 0x01
-//! `processed: N; failed: N; total: N; seconds spent: S` answer.
+//! `processed: N; failed: N; total: N; seconds spent: S` answer. More than 10000 values
+//! waiting come in batches with `"more":1` and `proxy_delay`, as the real proxies send.
+//!
+//! Next to its canned rows it reports what it collects from its configuration
+//! ([`super::sections`]: agent interface availability, discovery, auto-registration from
+//! `active checks`, 6.4+ host data from `active check heartbeat`, results of the tasks an
+//! acknowledgement carries); `proxy tasks` answers with the task results.
 
 use super::data;
 use super::fault::{is, Fault};
+use super::sections::Sections;
 use super::wire::{self, BadFrame, Conn, Payload, Sent};
 use super::{PeerContext, Serve};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -30,16 +36,14 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct PassiveProxy {
     ctx: PeerContext,
     state: Mutex<State>,
+    sections: Arc<Sections>,
 }
 
 #[derive(Default)]
 struct State {
-    /// Last history id the server acknowledged.
-    acked: u64,
-    /// Trapper items of the last configuration pushed: (host, key) → itemid.
-    items: HashMap<(String, String), u64>,
-    /// Values received by `sender data` and not yet acknowledged, oldest first.
-    pending: Vec<data::TrappedValue>,
+    /// Trapper items of the last configuration, their values not yet acknowledged and
+    /// the last history id the server acknowledged.
+    history: data::History,
     /// 6.4+: configuration revision of the last configuration applied (0: none yet).
     config_revision: u64,
     /// 7.0+: host-map revision of the proxy group (0: not in a group).
@@ -47,10 +51,11 @@ struct State {
 }
 
 impl PassiveProxy {
-    pub fn new(ctx: PeerContext) -> Self {
+    pub fn new(ctx: PeerContext, sections: Arc<Sections>) -> Self {
         PassiveProxy {
             ctx,
             state: Mutex::new(State::default()),
+            sections,
         }
     }
 
@@ -58,23 +63,15 @@ impl PassiveProxy {
         self.ctx.fault
     }
 
-    /// The last acknowledged id and the values not yet acknowledged.
-    fn snapshot(&self) -> (u64, Vec<data::TrappedValue>) {
-        self.state
-            .lock()
-            .map(|g| (g.acked, g.pending.clone()))
-            .unwrap_or_default()
+    /// The next history batch.
+    fn snapshot(&self) -> Option<data::HistoryBatch> {
+        self.state.lock().ok().map(|g| g.history.batch())
     }
 
-    /// Commit a batch that started after `base` and carried the first `trapped`
-    /// pending values, unless another connection already did.
-    fn commit(&self, base: u64, trapped: usize) {
+    /// Commit a delivered history batch.
+    fn commit(&self, batch: &data::HistoryBatch) {
         if let Ok(mut g) = self.state.lock() {
-            if g.acked == base {
-                g.acked = base + data::BATCH_ROWS + trapped as u64;
-                let n = trapped.min(g.pending.len());
-                g.pending.drain(..n);
-            }
+            g.history.commit(batch);
         }
     }
 
@@ -108,6 +105,9 @@ impl PassiveProxy {
             Some("proxy data") => self.proxy_data(conn).await,
             Some("proxy tasks") => self.proxy_tasks(conn).await,
             Some("sender data") => self.sender_data(conn, &map).await,
+            Some("active checks") | Some("active check heartbeat") => {
+                self.agent_request(conn, &map, frame.is_compressed()).await
+            }
             // No request, an unknown one, or one a passive proxy ignores (heartbeat).
             _ => self.silence(conn).await,
         }
@@ -145,13 +145,14 @@ impl PassiveProxy {
         }
         if has_data {
             // Like the real proxy, a configuration with data is applied whatever the
-            // verdict says; only its trapper items matter here.
+            // verdict says.
             if let Some(tables) = request.get("data").and_then(Value::as_object) {
                 if let Some(items) = data::trapper_items(tables) {
                     if let Ok(mut g) = self.state.lock() {
-                        g.items = items;
+                        g.history.items = items;
                     }
                 }
+                self.sections.configure(tables, true);
             }
         }
         let reply = Value::Object(reply);
@@ -252,7 +253,7 @@ impl PassiveProxy {
         if answer.is_empty() {
             if is(self.fault(), Fault::ResetOnUnchanged) {
                 if let Ok(mut g) = self.state.lock() {
-                    g.items.clear();
+                    g.history.items.clear();
                     g.config_revision = 0;
                 }
             }
@@ -270,14 +271,15 @@ impl PassiveProxy {
             .and_then(Value::as_object)
             .and_then(|g| data::u64_of(g, "hostmap_revision"));
         let items = data::trapper_items(tables);
+        self.sections.configure(tables, full);
         let mut g = self
             .state
             .lock()
             .map_err(|_| "state poisoned".to_string())?;
         match items {
-            Some(items) if full => g.items = items,
-            Some(items) => g.items.extend(items),
-            None if full => g.items.clear(),
+            Some(items) if full => g.history.items = items,
+            Some(items) => g.history.items.extend(items),
+            None if full => g.history.items.clear(),
             None => {}
         }
         g.config_revision = revision;
@@ -296,18 +298,11 @@ impl PassiveProxy {
             .and_then(Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let (mut processed, mut failed) = (0usize, 0usize);
-        if let Ok(mut g) = self.state.lock() {
-            for v in values {
-                match data::trapped_value(v, &g.items) {
-                    Some(t) => {
-                        g.pending.push(t);
-                        processed += 1;
-                    }
-                    None => failed += 1,
-                }
-            }
-        }
+        let (processed, failed) = self
+            .state
+            .lock()
+            .map(|mut g| g.history.trap(values))
+            .unwrap_or((0, values.len()));
         let reply = json!({
             "response": "success",
             "info": format!(
@@ -322,17 +317,38 @@ impl PassiveProxy {
         wire::finish(conn, fault).await
     }
 
+    /// `active checks` (auto-registration) and `active check heartbeat` (6.4+ host
+    /// data): answered in the request's compression, or closed without a word.
+    async fn agent_request(&self, mut conn: Conn, request: &Map<String, Value>, compressed: bool) {
+        let fault = self.fault();
+        let peer_ip = conn
+            .peer()
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(ip, _)| ip)
+            .to_string();
+        if let Some(Some(reply)) = self.sections.trapper(request, &peer_ip) {
+            if wire::send(&mut conn, &reply, compressed, fault, BadFrame::Magic).await
+                == Sent::Close
+            {
+                return;
+            }
+        }
+        wire::finish(conn, fault).await
+    }
+
     async fn proxy_data(&self, mut conn: Conn) {
         let fault = self.fault();
-        let (base, trapped) = self.snapshot();
+        let Some(batch) = self.snapshot() else { return };
         let mut body = data::proxy_data(
             self.ctx.profile,
             fault,
             &self.ctx.session,
-            base,
+            batch.base,
             self.ctx.started,
         );
-        data::append_history(&mut body, &trapped, base + data::BATCH_ROWS + 1);
+        data::History::add_to(&batch, &mut body, fault);
+        let taken = self.sections.take(&mut body);
+        let body = data::in_proxy_data_order(body);
         let sent = wire::send(
             &mut conn,
             &Value::Object(body),
@@ -345,12 +361,15 @@ impl PassiveProxy {
             return;
         }
         if is(fault, Fault::NoAckWait) {
-            self.commit(base, trapped.len());
+            self.commit(&batch);
+            self.sections.commit(&taken);
             return wire::finish(conn, fault).await;
         }
         if let Some(ack) = wire::read_one(&mut conn, wire::ANSWER_TIMEOUT).await {
             if wire::is_success(&ack) {
-                self.commit(base, trapped.len());
+                self.commit(&batch);
+                self.sections.commit(&taken);
+                self.sections.accept_tasks(&data::tasks_of(&ack.payload));
             }
         }
         wire::finish(conn, fault).await
@@ -358,13 +377,22 @@ impl PassiveProxy {
 
     async fn proxy_tasks(&self, mut conn: Conn) {
         let fault = self.fault();
-        let reply = data::proxy_tasks(self.ctx.profile, fault);
+        let mut reply = Map::new();
+        let taken = self.sections.take_results(&mut reply);
+        if let Value::Object(rest) = data::proxy_tasks(self.ctx.profile, fault) {
+            reply.extend(rest);
+        }
+        let reply = Value::Object(reply);
         if wire::send(&mut conn, &reply, true, fault, BadFrame::ShortLength).await == Sent::Close {
             return;
         }
-        if !is(fault, Fault::NoAckWait) {
-            // Nothing to commit: no tasks are ever pending; read the ack all the same.
-            let _ = wire::read_one(&mut conn, wire::ANSWER_TIMEOUT).await;
+        if is(fault, Fault::NoAckWait) {
+            self.sections.commit(&taken);
+        } else if let Some(ack) = wire::read_one(&mut conn, wire::ANSWER_TIMEOUT).await {
+            if wire::is_success(&ack) {
+                self.sections.commit(&taken);
+                self.sections.accept_tasks(&data::tasks_of(&ack.payload));
+            }
         }
         wire::finish(conn, fault).await
     }

@@ -132,6 +132,13 @@ impl VersionProfile {
         self.at_least(6, 4)
     }
 
+    /// 7.0+: the proxy buffer writes auto-registration `port` and `flags` as JSON numbers
+    /// (6.x: strings). Measured on 7.0.22 (ci/NOTES-trixie.md §7); 6.4 is taken to be
+    /// like 6.0 (its source still lists them as strings; no 6.4 peer here).
+    pub fn numeric_autoreg(&self) -> bool {
+        self.at_least(7, 0)
+    }
+
     /// Whether an active proxy of this version sends `proxy heartbeat` (deprecated and
     /// no longer sent since 6.4; servers still answer it).
     pub fn sends_heartbeat(&self) -> bool {

@@ -208,6 +208,9 @@ pub async fn run_one(
                 if let Ok(local) = l.local_addr() {
                     ctx.vars.set("listen_addr", local.to_string().into());
                     ctx.vars.set("listen_port", local.port().to_string().into());
+                    // The same as a JSON number, for matching numeric fields (a discovery
+                    // row's `port`); `${listen_port}` stays a string for configurations.
+                    ctx.vars.set("listen_port_number", local.port().into());
                     ctx.transcript.note(format!("listening on {local}"));
                 }
                 Some(l)

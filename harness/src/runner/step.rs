@@ -36,6 +36,35 @@ fn accept_timeout(acc: &Accept, wait: Duration, skipped: u32) -> StepError {
     }])
 }
 
+/// Whether every failure is a `match` failure, or a `capture` of something the message
+/// does not carry yet (what `retry` tries again).
+fn only_match(failures: &[CheckFailure]) -> bool {
+    !failures.is_empty()
+        && failures
+            .iter()
+            .all(|f| matches!(f.check, CheckKind::Match | CheckKind::Capture))
+}
+
+/// ` (attempt N)` from the second attempt of a retried step on.
+fn attempt_label(attempt: u32) -> String {
+    if attempt > 1 {
+        format!(" (attempt {attempt})")
+    } else {
+        String::new()
+    }
+}
+
+/// A failure detail cut to one short line for a transcript note.
+fn shorten(detail: &str) -> String {
+    const MAX: usize = 160;
+    let line = detail.lines().next().unwrap_or("");
+    if line.chars().count() > MAX {
+        format!("{}…", line.chars().take(MAX).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
 /// How long to wait for a TCP connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a write may take.
@@ -124,16 +153,8 @@ impl StepRunner<'_> {
             }
             return true;
         }
-        let outcome = if let Some(ex) = &step.exchange {
-            self.ctx
-                .transcript
-                .note(format!("step {index} (exchange) line {line}"));
-            self.exchange(ex).await
-        } else if let Some(acc) = &step.accept {
-            self.ctx
-                .transcript
-                .note(format!("step {index} (accept) line {line}"));
-            self.accept(acc).await
+        let outcome = if step.exchange.is_some() || step.accept.is_some() {
+            self.attempts(step, index, line).await
         } else if let Some(d) = &step.sleep {
             tokio::time::sleep(d.0).await;
             Ok(())
@@ -181,6 +202,64 @@ impl StepRunner<'_> {
         passed
     }
 
+    /// Run an `exchange` or `accept` step, again and again under `retry` while only its
+    /// `match` (and `capture`) checks fail (see [`crate::scenario::model::Retry`]).
+    async fn attempts(&mut self, step: &Step, index: &str, line: u64) -> Result<(), StepError> {
+        let started = Instant::now();
+        let retry = step.retry;
+        let mut attempt = 1u32;
+        loop {
+            let out = if let Some(ex) = &step.exchange {
+                self.ctx.transcript.note(format!(
+                    "step {index} (exchange) line {line}{}",
+                    attempt_label(attempt)
+                ));
+                self.exchange(ex).await
+            } else if let Some(acc) = &step.accept {
+                self.ctx.transcript.note(format!(
+                    "step {index} (accept) line {line}{}",
+                    attempt_label(attempt)
+                ));
+                self.accept(acc, retry.is_some()).await
+            } else {
+                return Err(StepError::Scenario(format!(
+                    "line {line}: step has no action"
+                )));
+            };
+            let Some(r) = retry else { return out };
+            let Err(StepError::Failed(mut failures)) = out else {
+                return out;
+            };
+            let matched_only = only_match(&failures);
+            let spent = started.elapsed();
+            if matched_only && spent + r.every() < r.within.0 {
+                let first = &failures[0];
+                self.ctx.transcript.note(format!(
+                    "attempt {attempt}: {} {} — {}; retrying in {:?} (retry.within {:?})",
+                    first.check.as_str(),
+                    first.expected,
+                    shorten(&first.detail),
+                    r.every(),
+                    r.within.0
+                ));
+                tokio::time::sleep(r.every()).await;
+                attempt += 1;
+                continue;
+            }
+            if matched_only {
+                if let Some(f) = failures.first_mut() {
+                    f.detail = format!(
+                        "{} (last of {attempt} attempts in {:.1} s, retry.within {:?})",
+                        f.detail,
+                        spent.as_secs_f64(),
+                        r.within.0
+                    );
+                }
+            }
+            return Err(StepError::Failed(failures));
+        }
+    }
+
     async fn exchange(&mut self, ex: &Exchange) -> Result<(), StepError> {
         let addr = match &ex.connect {
             Some(a) => self.ctx.vars.expand_str(a).map_err(|e| StepError::Scenario(e.to_string()))?,
@@ -208,7 +287,10 @@ impl StepRunner<'_> {
         Ok(())
     }
 
-    async fn accept(&mut self, acc: &Accept) -> Result<(), StepError> {
+    /// Wait for the peer to connect and check its message. With `retrying`, a message
+    /// whose only failures are `match` failures still gets the step's reply before the
+    /// step fails (the caller tries again).
+    async fn accept(&mut self, acc: &Accept, retrying: bool) -> Result<(), StepError> {
         // A step-specific listener, or the scenario's.
         let own;
         let listener = match &acc.listen {
@@ -231,14 +313,15 @@ impl StepRunner<'_> {
         let deadline = tokio::time::Instant::now() + wait;
         let expects_message = acc.expect.closes != Some(true) && acc.expect.silent.is_none();
 
-        let (mut conn, received_text) = if acc.others.skips() && expects_message {
+        let (mut conn, received_text, failures) = if acc.others.skips() && expects_message {
             let (mut conn, frame, body) = self.accept_skipping(listener, acc, deadline).await?;
             let f = check_received(self.ctx, conn.leftover(), &frame, &body, &acc.expect);
-            if !f.is_empty() {
+            let answer_anyway = retrying && only_match(&f);
+            if !f.is_empty() && !answer_anyway {
                 conn.shutdown().await;
                 return Err(f.into());
             }
-            (conn, super::expect::payload_key(&frame))
+            (conn, super::expect::payload_key(&frame), f)
         } else {
             let (stream, from) = match tokio::time::timeout_at(deadline, listener.accept()).await {
                 Err(_) => return Err(accept_timeout(acc, wait, 0)),
@@ -255,10 +338,11 @@ impl StepRunner<'_> {
                 remaining.max(Duration::from_millis(1)),
             ));
             let (f, payload) = evaluate_with_payload(self.ctx, &mut conn, &exp).await;
-            if !f.is_empty() {
+            let answer_anyway = retrying && only_match(&f) && payload.is_some();
+            if !f.is_empty() && !answer_anyway {
                 return Err(f.into());
             }
-            (conn, payload)
+            (conn, payload, f)
         };
         let reply = match &received_text {
             Some(text) if !acc.reply_by.is_empty() => {
@@ -285,6 +369,11 @@ impl StepRunner<'_> {
         if let Some(reply) = reply {
             let out = build(self.ctx, reply).map_err(StepError::Scenario)?;
             self.write(&mut conn, &out).await?;
+        }
+        if !failures.is_empty() {
+            // A retried attempt: answered, but the step did not pass.
+            conn.shutdown().await;
+            return Err(failures.into());
         }
         self.then(&mut conn, &acc.then).await?;
         conn.shutdown().await;
@@ -334,17 +423,24 @@ impl StepRunner<'_> {
                                 Ok(b) => b,
                                 Err(f) => break 'frame format!("refused: {}", f.detail),
                             };
-                            if self.is_expected_kind(&acc.expect.kind, &body)
+                            let recognised = self
+                                .ctx
+                                .catalog
+                                .classify(&self.ctx.family, &self.ctx.version, &self.ctx.peer_side, &body)
+                                .map(|k| k.kind.clone());
+                            // Without `expect.kind`, the family's own kinds are the side
+                            // traffic and the first message the catalog does not know (an
+                            // agent poll while an active proxy keeps talking) is the one.
+                            let expected = match &acc.expect.kind {
+                                Some(_) => self.is_expected_kind(&acc.expect.kind, &body),
+                                None => recognised.is_none(),
+                            };
+                            if expected
                                 && (acc.others != Others::SkipUnmatched || self.matches(&acc.expect, &body))
                             {
                                 return Ok((conn, frame, body));
                             }
-                            let kind = self
-                                .ctx
-                                .catalog
-                                .classify(&self.ctx.family, &self.ctx.version, &self.ctx.peer_side, &body)
-                                .map(|k| k.kind.clone())
-                                .unwrap_or_else(|| "unrecognised".into());
+                            let kind = recognised.unwrap_or_else(|| "unrecognised".into());
                             self.ctx
                                 .transcript
                                 .received(Some(&kind), Some(frame.flags), render_body(&body));

@@ -59,10 +59,40 @@ impl Transcript {
 /// Render a body for reports: JSON compacted with secrets redacted, text with control
 /// characters escaped (a passive-check `ZBX_NOTSUPPORTED\0...` shows as `\0`), both
 /// truncated to [`MAX_BODY_CHARS`]. Built from a bounded excerpt: rendering a gigabyte
-/// message costs what rendering its first few thousand values costs.
+/// message costs what rendering its first few thousand values costs. A cut JSON object
+/// names its top-level members with content (`; members: a, b`), so the coverage matrix
+/// still sees the sections behind a long `history data`.
 pub fn render_body(body: &Body) -> String {
     match body {
-        Body::Json(v) => crate::check::excerpt::show(v, MAX_BODY_CHARS),
+        Body::Json(v) => {
+            let shown = crate::check::excerpt::show_parts(v, MAX_BODY_CHARS);
+            if !shown.cut {
+                return shown.text;
+            }
+            let members: Vec<&str> = v
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(_, x)| !is_empty_value(x))
+                        .map(|(k, _)| k.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let text = shown.text;
+            if members.is_empty() || !text.contains(" … (truncated, ") {
+                return if members.is_empty() {
+                    text
+                } else {
+                    format!(
+                        "{text} … (truncated, an excerpt; members: {})",
+                        members.join(", ")
+                    )
+                };
+            }
+            // "… (truncated, N bytes in all)" → "… (truncated, N bytes in all; members: …)"
+            let open = text.trim_end_matches(')');
+            format!("{open}; members: {})", members.join(", "))
+        }
         Body::Text(t) => {
             // At most 4 output chars per input char, so this much input is enough.
             let head = match t.char_indices().nth(MAX_BODY_CHARS + 1) {
@@ -75,6 +105,17 @@ pub fn render_body(body: &Body) -> String {
             }
             shown
         }
+    }
+}
+
+/// An empty array, object or string, or null: a member that carries nothing.
+fn is_empty_value(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::Array(a) => a.is_empty(),
+        serde_json::Value::Object(o) => o.is_empty(),
+        serde_json::Value::String(s) => s.is_empty(),
+        _ => false,
     }
 }
 
@@ -111,4 +152,33 @@ fn truncate(mut s: String) -> String {
         s = format!("{cut} … (truncated, {total} bytes in all)");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_cut_json_body_names_its_members_and_hides_no_secret() {
+        let rows: Vec<_> = (0..2000).map(|i| json!({"id": i, "value": "x"})).collect();
+        let body = Body::Json(json!({
+            "session": "s", "history data": rows, "discovery data": [], "more": 1,
+            "tasks": [{"type": 2, "password": "pw-SECRET"}], "proxy_delay": 3
+        }));
+        let text = render_body(&body);
+        assert!(
+            text.chars().count() < MAX_BODY_CHARS + 200,
+            "{}",
+            text.len()
+        );
+        assert!(
+            text.ends_with("; members: session, history data, more, tasks, proxy_delay)"),
+            "{}",
+            &text[text.len() - 120..]
+        );
+        assert!(!text.contains("pw-SECRET"));
+        let short = render_body(&Body::Json(json!({"more": 1})));
+        assert_eq!(short, r#"{"more":1}"#);
+    }
 }

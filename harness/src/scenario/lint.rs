@@ -28,6 +28,7 @@ pub const BUILTIN_VARS: &[&str] = &[
     "revision",
     "listen_addr",
     "listen_port",
+    "listen_port_number",
     "peer",
 ];
 

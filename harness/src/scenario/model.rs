@@ -38,7 +38,8 @@ pub struct Scenario {
     #[serde(default)]
     pub peer: PeerSpec,
     /// Where the harness listens for `accept` steps. Port 0 (the default) picks an
-    /// ephemeral port; `${listen_addr}` and `${listen_port}` hold what was bound.
+    /// ephemeral port; `${listen_addr}` and `${listen_port}` hold what was bound
+    /// (`${listen_port_number}`: the port as a JSON number).
     #[serde(default)]
     pub listen: Option<String>,
     /// Default timeout for every expectation without its own `within`.
@@ -119,6 +120,11 @@ pub struct Step {
     /// Pause.
     #[serde(default)]
     pub sleep: Option<DurationSpec>,
+    /// Run an `exchange` or `accept` again while only its `match` (and `capture`) checks
+    /// fail, until they pass or `within` has passed: for data a peer produces on its own timers
+    /// (discovery, availability, task results) and delivers in whichever message.
+    #[serde(default)]
+    pub retry: Option<Retry>,
 }
 
 impl Step {
@@ -259,6 +265,33 @@ pub struct Action {
     pub send: Option<Message>,
     #[serde(default)]
     pub expect: Option<Expect>,
+}
+
+/// `retry: { within: 90s, every: 1s }` on an `exchange` or `accept` step.
+///
+/// An attempt whose failures are all `match` failures (or a `capture` of what the
+/// message does not carry yet) is repeated after `every` (1 s by default) while `within`
+/// has not passed; any other failure (schema, frame, timeout,
+/// close) ends the step at once, so a message that breaks its schema fails on the first
+/// attempt. A failed `exchange` attempt does not run its `then` actions (a passive proxy
+/// then keeps what it sent, unacknowledged, for the next attempt); a failed `accept`
+/// attempt still sends its `reply` (an active proxy holds its data back after a message
+/// that got no answer).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub within: DurationSpec,
+    #[serde(default)]
+    pub every: Option<DurationSpec>,
+}
+
+impl Retry {
+    /// Pause between attempts when `every` is not given.
+    pub const DEFAULT_EVERY: Duration = Duration::from_secs(1);
+
+    pub fn every(&self) -> Duration {
+        self.every.map(|d| d.0).unwrap_or(Self::DEFAULT_EVERY)
+    }
 }
 
 /// `repeat: { times: 3, steps: [...] }`

@@ -189,6 +189,20 @@ impl Checker<'_> {
             }
             self.then(&a.then);
         }
+        if let Some(r) = &step.retry {
+            if step.exchange.is_none() && step.accept.is_none() {
+                self.push(at, "`retry` applies only to `exchange` and `accept` steps");
+            }
+            if r.within.0.is_zero() {
+                self.push(at, "`retry.within` must be longer than 0");
+            }
+            if r.every.is_some_and(|e| e.0.is_zero() || e.0 > r.within.0) {
+                self.push(
+                    at,
+                    "`retry.every` must be longer than 0 and not longer than `retry.within`",
+                );
+            }
+        }
         if let Some(r) = &step.repeat {
             if r.times == 0 || r.times > MAX_REPEAT {
                 self.push(

@@ -159,13 +159,20 @@ pub fn fixture_names_used_by_scenarios() -> std::collections::HashSet<String> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(text) = std::fs::read_to_string(&p) {
-                for line in text.lines() {
-                    if let Some(rest) = line
-                        .trim()
-                        .trim_start_matches("- ")
-                        .strip_prefix("fixture:")
-                    {
-                        names.insert(rest.trim().trim_matches('"').to_string());
+                // `fixture: name` in block style, or inside a flow mapping
+                // (`send: { fixture: "name", kind: ... }`).
+                for (_, rest) in text
+                    .match_indices("fixture:")
+                    .map(|(i, _)| ((), &text[i + 8..]))
+                {
+                    let name: String = rest
+                        .trim_start()
+                        .trim_start_matches('"')
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || "._:-".contains(*c))
+                        .collect();
+                    if !name.is_empty() {
+                        names.insert(name);
                     }
                 }
             }
@@ -388,4 +395,55 @@ pub async fn stop_agent2(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     peer.stop().await
+}
+
+/// Every data section the catalog declares for `kind` at `version` was carried by a
+/// message `r` exchanged with a real peer (what the coverage matrix shows as REAL).
+pub fn assert_sections_from_real_peer(test: &str, r: &RunResult, version: &str, kind: &str) {
+    let exercised = zbx_conform::report::matrix::exercised_in_run(r);
+    let entry = catalog()
+        .kind("server-proxy", version, kind)
+        .unwrap_or_else(|| panic!("{test}: no kind {kind} at {version}"));
+    let mut missing = Vec::new();
+    for s in &entry.sections {
+        if !entry.has_section(&s.name, version) {
+            continue;
+        }
+        let seen = exercised.iter().any(|e| {
+            e.real
+                && e.version == version
+                && e.kind == kind
+                && e.section.as_deref() == Some(s.name.as_str())
+        });
+        if !seen {
+            missing.push(s.name.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{test}: {kind} {version}: no message from the real peer carried {missing:?}"
+    );
+}
+
+/// The passwords and private keys the data-tasks scenarios hand the proxy appear in no
+/// report (JSON, JUnit), redacted where the transcript shows the tasks.
+pub fn assert_task_secrets_redacted(test: &str, r: &RunResult) {
+    let json = zbx_conform::report::json::to_string(r).expect("JSON report");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junit_path = dir.path().join("junit.xml");
+    zbx_conform::report::junit::write(r, &junit_path).expect("JUnit report");
+    let junit = std::fs::read_to_string(&junit_path).expect("JUnit readable");
+    for (name, text) in [("JSON", &json), ("JUnit", &junit)] {
+        for secret in ["zbx-conform-task-password-", "zbx-conform-task-key-"] {
+            assert!(
+                !text.contains(secret),
+                "{test}: the {name} report shows {secret}…"
+            );
+        }
+    }
+    assert!(
+        // Bodies are JSON strings inside the report: their quotes are escaped.
+        json.contains(r#"\"password\":\"[redacted]\""#),
+        "{test}: the tasks were not in the report at all"
+    );
 }
