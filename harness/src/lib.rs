@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod discover;
 pub mod frame;
+pub mod message;
 pub mod plugin;
 pub mod report;
 pub mod roles;

@@ -158,7 +158,7 @@ fn long_values_are_shortened_in_messages() {
         "detail too long: {}",
         f[0].detail.len()
     );
-    assert!(f[0].detail.contains("5002 chars"), "{}", f[0].detail);
+    assert!(f[0].detail.contains("5000 bytes in all"), "{}", f[0].detail);
 }
 
 #[test]

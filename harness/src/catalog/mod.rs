@@ -9,9 +9,12 @@
 pub mod discover;
 pub mod print;
 mod recognise;
+pub mod versions;
 
+pub use crate::message::{Body, MAX_TEXT_BODY};
 pub use discover::Discovery;
 pub use recognise::Recognise;
+pub use versions::VersionInfo;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -41,7 +44,14 @@ pub struct KindEntry {
     pub from: String,
     /// Receiving side, or `any`.
     pub to: String,
-    /// Versions this kind exists in; each has a schema and a fixture.
+    /// The first version this kind exists in.
+    pub since: String,
+    /// The last version it exists in (default: every newer version too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Versions this kind exists in (each has a schema and a fixture): the catalog's
+    /// versions from `since` to `until`, worked out when the catalog is loaded.
+    #[serde(skip_deserializing)]
     pub versions: Vec<String>,
     #[serde(default)]
     pub body: BodyType,
@@ -64,8 +74,12 @@ pub struct KindEntry {
 pub struct Section {
     /// The top-level member, e.g. `history data`, `more`.
     pub name: String,
-    /// Versions that have it (default: every version of the kind).
+    /// The first version that has it (default: every version of the kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Versions that have it, worked out from `since` when the catalog is loaded
+    /// (`None`: every version of the kind).
+    #[serde(skip_deserializing)]
     pub versions: Option<Vec<String>>,
 }
 
@@ -118,6 +132,49 @@ fn any_mode() -> String {
 pub const ANY_SIDE: &str = "any";
 
 impl FamilyCatalog {
+    /// Work out each kind's (and section's) versions from `since`/`until` and the
+    /// catalog's versions.
+    fn place_in(&mut self, versions: &[VersionInfo]) -> Result<(), String> {
+        let known = |v: &str| versions.iter().any(|x| x.version == v);
+        let range = |since: &str, until: Option<&str>| -> Vec<String> {
+            versions
+                .iter()
+                .map(|x| x.version.clone())
+                .filter(|v| compare_versions(v, since) != std::cmp::Ordering::Less)
+                .filter(|v| {
+                    until.is_none_or(|u| compare_versions(v, u) != std::cmp::Ordering::Greater)
+                })
+                .collect()
+        };
+        for k in &mut self.kinds {
+            for (what, v) in [
+                ("since", Some(k.since.as_str())),
+                ("until", k.until.as_deref()),
+            ] {
+                if let Some(v) = v.filter(|v| !known(v)) {
+                    return Err(format!(
+                        "kind {}: {what} {v}, which schemas/versions.yaml does not list",
+                        k.kind
+                    ));
+                }
+            }
+            k.versions = range(&k.since, k.until.as_deref());
+            if k.versions.is_empty() {
+                return Err(format!("kind {}: until comes before since", k.kind));
+            }
+            for s in &mut k.sections {
+                if let Some(since) = &s.since {
+                    if !known(since) {
+                        return Err(format!("kind {}: section {:?} since {since}, which schemas/versions.yaml does not list", k.kind, s.name));
+                    }
+                    let all = range(since, k.until.as_deref());
+                    s.versions = Some(all.into_iter().filter(|v| k.versions.contains(v)).collect());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Consistency checks that serde cannot express: unique kind names, known modes,
     /// versions given, `same_as` pointing at a kind that exists, is recognisable itself,
     /// has the same sender and covers the same versions.
@@ -273,6 +330,8 @@ pub enum CatalogError {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     root: PathBuf,
+    /// The protocol versions, oldest first (`schemas/versions.yaml`).
+    versions: Vec<VersionInfo>,
     families: Vec<FamilyCatalog>,
 }
 
@@ -289,6 +348,10 @@ impl Catalog {
             .filter(|p| p.join("catalog.yaml").is_file())
             .collect();
         dirs.sort();
+        let versions = versions::load(root).map_err(|reason| CatalogError::Parse {
+            path: schemas.join("versions.yaml"),
+            reason,
+        })?;
         let mut families = Vec::new();
         for dir in dirs {
             let path = dir.join("catalog.yaml");
@@ -296,10 +359,15 @@ impl Catalog {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-            let fam: FamilyCatalog =
+            let mut fam: FamilyCatalog =
                 serde_saphyr::from_str(&text).map_err(|e| CatalogError::Parse {
                     path: path.clone(),
                     reason: e.to_string(),
+                })?;
+            fam.place_in(&versions)
+                .map_err(|reason| CatalogError::Parse {
+                    path: path.clone(),
+                    reason,
                 })?;
             fam.check().map_err(|reason| CatalogError::Parse {
                 path: path.clone(),
@@ -312,8 +380,19 @@ impl Catalog {
         }
         Ok(Catalog {
             root: root.to_path_buf(),
+            versions,
             families,
         })
+    }
+
+    /// Every protocol version the catalog knows, oldest first.
+    pub fn all_versions(&self) -> &[VersionInfo] {
+        &self.versions
+    }
+
+    /// What the catalog knows about one protocol version.
+    pub fn version_info(&self, version: &str) -> Option<&VersionInfo> {
+        self.versions.iter().find(|v| v.version == version)
     }
 
     /// The data root (holds `schemas/`, `fixtures/`).
@@ -509,63 +588,12 @@ impl Catalog {
     }
 }
 
-/// Most bytes of a non-JSON payload a [`Body::Text`] keeps.
-pub const MAX_TEXT_BODY: usize = 16 << 20;
-
 /// A kind a message was recognised as, with where it was found.
 #[derive(Debug, Clone)]
 pub struct Recognised<'a> {
     pub family: String,
     pub version: String,
     pub kind: &'a KindEntry,
-}
-
-/// A received or sent message body, as the catalog and checks see it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Body {
-    Json(serde_json::Value),
-    Text(String),
-}
-
-impl Body {
-    /// Interpret a payload: JSON when it parses as JSON (after Zabbix's own trimming of
-    /// trailing whitespace), text otherwise.
-    ///
-    /// A text body keeps at most [`MAX_TEXT_BODY`] bytes of the payload: no Zabbix text
-    /// message comes near it (item values are at most 64 KiB), and a copy of a 1 GiB
-    /// payload of zeros would double what a hostile frame costs.
-    pub fn from_payload(bytes: &[u8]) -> Body {
-        let trimmed = trim_trailing_ws(bytes);
-        if trimmed.first() == Some(&b'{') || trimmed.first() == Some(&b'[') {
-            if let Ok(v) = serde_json::from_slice(trimmed) {
-                return Body::Json(v);
-            }
-        }
-        let kept = &bytes[..bytes.len().min(MAX_TEXT_BODY)];
-        let mut text = String::from_utf8_lossy(kept).into_owned();
-        if kept.len() < bytes.len() {
-            text.push_str(&format!(
-                "… (cut at {MAX_TEXT_BODY} of {} bytes)",
-                bytes.len()
-            ));
-        }
-        Body::Text(text)
-    }
-
-    pub fn as_json(&self) -> Option<&serde_json::Value> {
-        match self {
-            Body::Json(v) => Some(v),
-            Body::Text(_) => None,
-        }
-    }
-}
-
-fn trim_trailing_ws(b: &[u8]) -> &[u8] {
-    let mut end = b.len();
-    while end > 0 && matches!(b[end - 1], b' ' | b'\r' | b'\n') {
-        end -= 1;
-    }
-    &b[..end]
 }
 
 /// Compare dotted version strings numerically ("6.0" < "6.4" < "7.0" < "10.0").

@@ -150,9 +150,13 @@ fn report(
     let how = if recognised { ", recognised" } else { "" };
     let mut results = Vec::new();
     for c in candidates {
-        let value = instance(&msg.body, c.kind.body, msg.framed);
-        let path = catalog.schema_path(&c.family, &c.version, &c.kind.kind);
-        match schemas.validate(&path, &value) {
+        let at = crate::check::message::KindAt {
+            family: &c.family,
+            version: &c.version,
+            kind: &c.kind.kind,
+        };
+        let body = as_kind_sees_it(&msg.body, c.kind.body, msg.framed);
+        match crate::check::message::validate_message(catalog, schemas, at, &body) {
             Ok(v) => results.push((c, v)),
             Err(e) => {
                 complain!("error: {e}");
@@ -213,13 +217,14 @@ fn report(
     1
 }
 
-/// The JSON instance a kind's schema checks: text kinds are validated as the payload
-/// string.
-fn instance(body: &Body, kind_body: BodyType, framed: bool) -> Value {
+/// The body as a kind sees it: the payload of a framed text kind is text even when it
+/// happens to parse as JSON (an agent's value `[1,2]`).
+fn as_kind_sees_it(body: &Body, kind_body: BodyType, framed: bool) -> std::borrow::Cow<'_, Body> {
     match (body, kind_body) {
-        (Body::Text(t), _) => Value::String(t.clone()),
-        (Body::Json(v), BodyType::Text) if framed => Value::String(v.to_string()),
-        (Body::Json(v), _) => v.clone(),
+        (Body::Json(v), BodyType::Text) if framed => {
+            std::borrow::Cow::Owned(Body::Text(v.to_string()))
+        }
+        _ => std::borrow::Cow::Borrowed(body),
     }
 }
 

@@ -77,23 +77,25 @@ impl MessageChecker {
     /// nothing (protocol.md §4.5).
     pub fn check_split(&self, version: PluginVersion, from: &str, body: &Value) -> Checked {
         let v = version.catalog_version();
-        let Some(kind) = self
-            .catalog
-            .classify(FAMILY, v, from, &Body::Json(body.clone()))
-        else {
+        let body = Body::Json(body.clone());
+        let Some(kind) = self.catalog.classify(FAMILY, v, from, &body) else {
             return Checked {
                 kind: None,
                 problems: vec![format!("no {from} message kind has this type")],
                 ignored: Vec::new(),
             };
         };
-        let path = self.catalog.schema_path(FAMILY, v, &kind.kind);
         let mut checked = Checked {
             kind: Some(kind.kind.clone()),
             problems: Vec::new(),
             ignored: Vec::new(),
         };
-        match self.schemas.validate(&path, body) {
+        let at = crate::check::message::KindAt {
+            family: FAMILY,
+            version: v,
+            kind: &kind.kind,
+        };
+        match crate::check::message::validate_message(&self.catalog, &self.schemas, at, &body) {
             Ok(violations) => {
                 for x in violations {
                     let at = if x.instance_path.is_empty() {

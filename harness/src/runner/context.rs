@@ -45,19 +45,15 @@ impl ScenarioContext {
     /// Validate a message we are about to send against its declared kind. A failure is
     /// the scenario's fault, not the peer's, so it is reported as a scenario error.
     pub fn check_own_message(&self, kind: &str, value: &serde_json::Value) -> Result<(), String> {
-        let entry = self
-            .catalog
-            .kind(&self.family, &self.version, kind)
-            .ok_or_else(|| {
-                format!(
-                    "kind `{kind}` does not exist in {} {}",
-                    self.family, self.version
-                )
-            })?;
-        let path = self
-            .catalog
-            .schema_path(&self.family, &self.version, &entry.kind);
-        let violations = self.schemas.validate(&path, value)?;
+        let at = crate::check::message::KindAt {
+            family: &self.family,
+            version: &self.version,
+            kind,
+        };
+        let body = crate::message::Body::Json(value.clone());
+        let violations =
+            crate::check::message::validate_message(&self.catalog, &self.schemas, at, &body)
+                .map_err(|e| e.to_string())?;
         if let Some(v) = violations.first() {
             return Err(format!(
                 "the message to send does not conform to `{kind}` (set `check: false` to send it anyway): at {}: {}",

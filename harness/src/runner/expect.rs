@@ -5,8 +5,7 @@ use super::context::ScenarioContext;
 use super::result::{CheckFailure, CheckKind};
 use super::send::normalise_pointer;
 use super::transcript::{render_body, render_bytes};
-use crate::catalog::{Body, BodyType};
-use crate::check::{check_matches, compare_snapshot, redact_volatile, SnapshotOutcome};
+use crate::catalog::Body;
 use crate::frame::{ZbxdCodec, ZbxdFrame};
 use crate::scenario::model::Expect;
 use crate::transport::{Connection, Silence, TransportError};
@@ -21,20 +20,6 @@ pub enum Received {
     Frame(ZbxdFrame, Body),
     /// The peer closed cleanly before sending anything.
     Closed,
-}
-
-fn failure(
-    check: CheckKind,
-    expected: impl Into<String>,
-    detail: impl Into<String>,
-) -> CheckFailure {
-    CheckFailure {
-        check,
-        expected: expected.into(),
-        detail: detail.into(),
-        path: None,
-        received: None,
-    }
 }
 
 /// How long to wait for `exp`.
@@ -59,7 +44,7 @@ pub async fn read_message<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Err(TransportError::Timeout { what, after }) => {
             ctx.transcript.note(format!("timed out after {after:?}"));
-            Err(failure(
+            Err(CheckFailure::new(
                 CheckKind::Timeout,
                 format!("a message within {after:?}"),
                 format!("timed out waiting for {what}"),
@@ -67,7 +52,7 @@ pub async fn read_message<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Err(TransportError::Budget(e)) => {
             ctx.transcript.note(format!("frame refused: {e}"));
-            Err(failure(
+            Err(CheckFailure::new(
                 CheckKind::Budget,
                 "a message that fits the memory budget",
                 e,
@@ -75,13 +60,13 @@ pub async fn read_message<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Err(TransportError::Frame(e)) => {
             ctx.transcript.note(format!("bad frame: {e}"));
-            let mut f = failure(CheckKind::Frame, "a valid ZBXD frame", e);
+            let mut f = CheckFailure::new(CheckKind::Frame, "a valid ZBXD frame", e);
             if !conn.leftover().is_empty() {
                 f.received = Some(render_bytes(conn.leftover()));
             }
             Err(f)
         }
-        Err(e) => Err(failure(
+        Err(e) => Err(CheckFailure::new(
             CheckKind::Connect,
             "a readable connection",
             e.to_string(),
@@ -99,7 +84,7 @@ pub fn parse_within_budget<S: AsyncRead + AsyncWrite + Unpin>(
     let cost = crate::frame::budget::parse_cost(&frame.payload, crate::catalog::MAX_TEXT_BODY);
     match conn.codec_mut().charge(cost) {
         Ok(()) => Ok(Body::from_payload(&frame.payload)),
-        Err(e) => Err(failure(
+        Err(e) => Err(CheckFailure::new(
             CheckKind::Budget,
             "a message that fits the memory budget",
             format!(
@@ -137,7 +122,7 @@ pub async fn evaluate_with_payload<S: AsyncRead + AsyncWrite + Unpin>(
     match read_message(ctx, conn, wait).await {
         Err(f) => (vec![f], None),
         Ok(Received::Closed) => (
-            vec![failure(
+            vec![CheckFailure::new(
                 CheckKind::Close,
                 describe_expect(exp),
                 "the peer closed the connection without replying",
@@ -209,7 +194,7 @@ async fn expect_close<S: AsyncRead + AsyncWrite + Unpin>(
             };
             ctx.transcript
                 .received(None, bytes.get(4).copied(), shown.clone());
-            let mut f = failure(
+            let mut f = CheckFailure::new(
                 CheckKind::Close,
                 expected,
                 format!("the peer sent {} bytes before closing", bytes.len()),
@@ -217,12 +202,12 @@ async fn expect_close<S: AsyncRead + AsyncWrite + Unpin>(
             f.received = Some(shown);
             vec![f]
         }
-        Err(TransportError::Timeout { after, .. }) => vec![failure(
+        Err(TransportError::Timeout { after, .. }) => vec![CheckFailure::new(
             CheckKind::Close,
             expected,
             format!("the connection was still open after {after:?}"),
         )],
-        Err(e) => vec![failure(CheckKind::Close, expected, e.to_string())],
+        Err(e) => vec![CheckFailure::new(CheckKind::Close, expected, e.to_string())],
     }
 }
 
@@ -242,7 +227,7 @@ async fn expect_silent<S: AsyncRead + AsyncWrite + Unpin>(
             Vec::new()
         }
         Err(e) => {
-            let mut f = failure(
+            let mut f = CheckFailure::new(
                 CheckKind::Silence,
                 format!("no bytes from the peer for {period:?}"),
                 e.to_string(),
@@ -255,8 +240,10 @@ async fn expect_silent<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Run the message checks on a received frame: trailing bytes, frame header, kind,
-/// schema, text, match, capture, snapshot. Records the message in the transcript.
+/// Run the message checks an expectation asks for on a received frame — trailing bytes,
+/// frame header, kind, schema, text, match, capture, snapshot — and record the message
+/// in the transcript. Each check is a function of `check::message`; this only expands
+/// the scenario's variables for them and keeps what they find.
 pub fn check_received(
     ctx: &mut ScenarioContext,
     leftover: &[u8],
@@ -264,6 +251,7 @@ pub fn check_received(
     body: &Body,
     exp: &Expect,
 ) -> Vec<CheckFailure> {
+    use crate::check::message::{self as check, KindAt};
     if let Body::Json(v) = body {
         ctx.secrets.collect(v);
     }
@@ -274,264 +262,120 @@ pub fn check_received(
         .map(|k| k.kind.clone());
     ctx.transcript
         .received(recognised.as_deref(), Some(frame.flags), shown.clone());
-    let mut fails = Vec::new();
-    let mut push = |mut f: CheckFailure| {
-        if f.received.is_none() {
-            f.received = Some(shown.clone());
-        }
-        fails.push(f);
-    };
 
-    if !leftover.is_empty() {
-        push(failure(
-            CheckKind::Frame,
-            "exactly one frame",
-            format!(
-                "{} unexpected bytes after the frame ({})",
-                leftover.len(),
-                render_bytes(leftover)
-            ),
-        ));
-    }
+    let mut fails: Vec<CheckFailure> = Vec::new();
+    fails.extend(check::trailing_bytes(leftover));
     if let Some(fe) = &exp.frame {
-        if let Some(want) = fe.compressed {
-            if frame.is_compressed() != want {
-                push(failure(
-                    CheckKind::Frame,
-                    format!(
-                        "a {} frame",
-                        if want { "compressed (0x02)" } else { "plain" }
-                    ),
-                    format!("got flags 0x{:02x}", frame.flags),
-                ));
-            }
-        }
-        if let Some(want) = fe.large {
-            if frame.is_large() != want {
-                push(failure(
-                    CheckKind::Frame,
-                    format!("large flag (0x04) {}", if want { "set" } else { "clear" }),
-                    format!("got flags 0x{:02x}", frame.flags),
-                ));
-            }
-        }
-        if let Some(want) = fe.flags {
-            if frame.flags != want {
-                push(failure(
-                    CheckKind::Frame,
-                    format!("flags 0x{want:02x}"),
-                    format!("got flags 0x{:02x}", frame.flags),
-                ));
-            }
-        }
+        let want = check::FrameWant {
+            compressed: fe.compressed,
+            large: fe.large,
+            flags: fe.flags,
+        };
+        fails.extend(check::frame_flags(frame.flags, want));
     }
-
-    // Kind: what we expected versus what the catalog recognises.
-    // A kind marked `same_as` has the same body as another kind (e.g. every
-    // {"response":"success"} the server sends); recognising the other kind is a match.
-    let same_as = exp.kind.as_ref().and_then(|want| {
-        ctx.catalog
-            .kind(&ctx.family, &ctx.version, want)
-            .and_then(|k| k.recognise.same_as.clone())
-    });
-    let kind_to_validate = match (&exp.kind, &recognised) {
-        (Some(want), Some(got)) if want != got && same_as.as_ref() != Some(got) => {
-            push(failure(
-                CheckKind::Kind,
-                format!("a `{want}` message"),
-                format!("got a `{got}` message"),
-            ));
-            Some(want.clone())
-        }
-        (Some(want), None) => {
-            let how = ctx
-                .catalog
-                .kind(&ctx.family, &ctx.version, want)
-                .map(|k| k.recognise.describe())
-                .unwrap_or_default();
-            push(failure(
-                CheckKind::Kind,
-                format!("a `{want}` message ({how})"),
-                "the message is not recognised as any kind the peer may send".to_string(),
-            ));
-            Some(want.clone())
-        }
-        (Some(want), Some(_)) => Some(want.clone()),
-        (None, got) => got.clone(),
-    };
-
-    if exp.schema != Some(false) {
-        if let Some(kind) = &kind_to_validate {
-            let body_type = ctx
-                .catalog
-                .kind(&ctx.family, &ctx.version, kind)
-                .map(|k| k.body);
-            // The instance a schema sees: the JSON body, or for text kinds the payload
-            // as a JSON string (text schemas describe a string).
-            // Borrowed: a copy of a large message would double what checking it costs.
-            let instance: Option<std::borrow::Cow<'_, serde_json::Value>> = match (body, body_type)
-            {
-                (Body::Json(v), _) => Some(std::borrow::Cow::Borrowed(v)),
-                (Body::Text(t), Some(BodyType::Text)) => Some(std::borrow::Cow::Owned(
-                    serde_json::Value::String(t.clone()),
-                )),
-                (Body::Text(_), Some(BodyType::Json)) => {
-                    push(failure(
-                        CheckKind::Schema,
-                        format!("a JSON `{kind}` message"),
-                        "the payload is not valid JSON".to_string(),
-                    ));
-                    None
-                }
-                (Body::Text(_), None) => None,
-            };
-            if let Some(instance) = instance {
-                let path = ctx.catalog.schema_path(&ctx.family, &ctx.version, kind);
-                match ctx.schemas.validate(&path, &instance) {
-                    Ok(violations) => {
-                        for v in violations {
-                            let mut f = failure(
-                                CheckKind::Schema,
-                                format!("conforms to the `{kind}` schema ({})", ctx.version),
-                                format!("{} (schema keyword at {})", v.message, v.schema_path),
-                            );
-                            f.path = Some(if v.instance_path.is_empty() {
-                                "/".to_string()
-                            } else {
-                                v.instance_path
-                            });
-                            push(f);
-                        }
-                    }
-                    Err(e) => push(failure(
-                        CheckKind::Scenario,
-                        format!("schema for `{kind}`"),
-                        e,
-                    )),
-                }
-            }
-        }
+    let (kind, wrong_kind) = check::kind(
+        &ctx.catalog,
+        &ctx.family,
+        &ctx.version,
+        exp.kind.as_deref(),
+        recognised.as_deref(),
+    );
+    fails.extend(wrong_kind);
+    if let (Some(kind), true) = (&kind, exp.schema != Some(false)) {
+        let at = KindAt {
+            family: &ctx.family,
+            version: &ctx.version,
+            kind,
+        };
+        fails.extend(check::schema(&ctx.catalog, &ctx.schemas, at, body));
     }
-
     if let Some(want) = &exp.text {
         match ctx.vars.expand_str(want) {
-            Ok(want) => {
-                let same = match body {
-                    Body::Text(t) => *t == want,
-                    Body::Json(_) => frame.payload == want.as_bytes(),
-                };
-                if !same {
-                    let got = match body {
-                        Body::Text(t) => t
-                            .chars()
-                            .take(super::transcript::MAX_BODY_CHARS)
-                            .collect::<String>(),
-                        Body::Json(_) => render_body(body),
-                    };
-                    push(failure(
-                        CheckKind::Match,
-                        format!("the text {want:?}"),
-                        format!("got {got:?}"),
-                    ));
-                }
-            }
-            Err(e) => push(failure(CheckKind::Scenario, "expect.text", e.to_string())),
+            Ok(want) => fails.extend(check::text(body, &frame.payload, &want)),
+            Err(e) => fails.push(CheckFailure::new(
+                CheckKind::Scenario,
+                "expect.text",
+                e.to_string(),
+            )),
         }
     }
-
     if !exp.matches.is_empty() || !exp.capture.is_empty() || exp.snapshot.is_some() {
         match body {
-            Body::Json(value) => {
-                match ctx
-                    .vars
-                    .expand_value(&serde_json::Value::Object(exp.matches.clone()))
-                {
-                    Ok(serde_json::Value::Object(spec)) => {
-                        remember_expected_secrets(&mut ctx.secrets, &spec);
-                        for m in check_matches(&spec, value) {
-                            let mut f = failure(
-                                CheckKind::Match,
-                                format!("{} {}", m.pointer, m.expected),
-                                m.detail,
-                            );
-                            f.path = Some(m.pointer);
-                            push(f);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => push(failure(CheckKind::Scenario, "expect.match", e.to_string())),
-                }
-                for (name, pointer) in &exp.capture {
-                    let p = normalise_pointer(pointer);
-                    match value.pointer(&p) {
-                        Some(v) => ctx.vars.set(name, v.clone()),
-                        None => {
-                            let mut f = failure(
-                                CheckKind::Capture,
-                                format!("a value at {p} to capture as `{name}`"),
-                                "missing".to_string(),
-                            );
-                            f.path = Some(p);
-                            push(f);
-                        }
-                    }
-                }
-                if let Some(template) = &exp.snapshot {
-                    let name = match ctx
-                        .vars
-                        .expand_str(template)
-                        .map_err(|e| e.to_string())
-                        .and_then(|n| crate::scenario::names::snapshot_name(&n).map(|()| n))
-                    {
-                        Ok(n) => n,
-                        Err(e) => {
-                            push(failure(
-                                CheckKind::Scenario,
-                                format!("snapshot `{template}`"),
-                                e,
-                            ));
-                            return fails;
-                        }
-                    };
-                    let name = &name;
-                    let volatile = ctx
-                        .catalog
-                        .family(&ctx.family)
-                        .map(|f| f.volatile.clone())
-                        .unwrap_or_default();
-                    let redacted = crate::check::redact_secrets(&redact_volatile(value, &volatile));
-                    let path = ctx.catalog.snapshot_path(&ctx.family, &ctx.version, name);
-                    match compare_snapshot(&path, &redacted, ctx.update_snapshots) {
-                        Ok(SnapshotOutcome::Matched) => {}
-                        Ok(SnapshotOutcome::Updated(p)) => {
-                            ctx.transcript.note(format!("snapshot written: {}", p.display()))
-                        }
-                        Ok(SnapshotOutcome::Missing { pending }) => push(failure(
-                            CheckKind::Snapshot,
-                            format!("snapshot `{name}`"),
-                            format!(
-                                "no stored snapshot {}; the received message was written to {} — review it and run with --update-snapshots to accept",
-                                path.display(),
-                                pending.display()
-                            ),
-                        )),
-                        Ok(SnapshotOutcome::Mismatch { diff, pending }) => push(failure(
-                            CheckKind::Snapshot,
-                            format!("snapshot `{name}` ({})", path.display()),
-                            format!(
-                                "differs (stored -, received +; candidate in {}):\n{diff}",
-                                pending.display()
-                            ),
-                        )),
-                        Err(e) => push(failure(CheckKind::Scenario, format!("snapshot `{name}`"), e)),
-                    }
-                }
-            }
-            Body::Text(_) => push(failure(
+            Body::Json(value) => fails.extend(check_json(ctx, value, exp)),
+            Body::Text(_) => fails.push(CheckFailure::new(
                 CheckKind::Match,
                 "a JSON body (match/capture/snapshot need JSON)",
                 "the payload is not JSON".to_string(),
             )),
+        }
+    }
+    for f in &mut fails {
+        if f.received.is_none() {
+            f.received = Some(shown.clone());
+        }
+    }
+    fails
+}
+
+/// `match`, `capture` and `snapshot` of a JSON message, with the scenario's variables
+/// expanded (captures go into them).
+fn check_json(
+    ctx: &mut ScenarioContext,
+    value: &serde_json::Value,
+    exp: &Expect,
+) -> Vec<CheckFailure> {
+    use crate::check::message::{self as check, SnapshotCheck};
+    let mut fails = Vec::new();
+    match ctx
+        .vars
+        .expand_value(&serde_json::Value::Object(exp.matches.clone()))
+    {
+        Ok(serde_json::Value::Object(spec)) => {
+            remember_expected_secrets(&mut ctx.secrets, &spec);
+            fails.extend(check::matches(&spec, value));
+        }
+        Ok(_) => {}
+        Err(e) => fails.push(CheckFailure::new(
+            CheckKind::Scenario,
+            "expect.match",
+            e.to_string(),
+        )),
+    }
+    for (name, pointer) in &exp.capture {
+        match check::capture(value, name, &normalise_pointer(pointer)) {
+            Ok(v) => ctx.vars.set(name, v),
+            Err(f) => fails.push(f),
+        }
+    }
+    if let Some(template) = &exp.snapshot {
+        let name = ctx
+            .vars
+            .expand_str(template)
+            .map_err(|e| e.to_string())
+            .and_then(|n| crate::scenario::names::snapshot_name(&n).map(|()| n));
+        let name = match name {
+            Ok(n) => n,
+            Err(e) => {
+                fails.push(CheckFailure::new(
+                    CheckKind::Scenario,
+                    format!("snapshot `{template}`"),
+                    e,
+                ));
+                return fails;
+            }
+        };
+        let volatile = ctx
+            .catalog
+            .family(&ctx.family)
+            .map(|f| f.volatile.clone())
+            .unwrap_or_default();
+        let path = ctx.catalog.snapshot_path(&ctx.family, &ctx.version, &name);
+        match check::snapshot(&name, &path, value, &volatile, ctx.update_snapshots) {
+            SnapshotCheck::Matched => {}
+            SnapshotCheck::Written(p) => ctx
+                .transcript
+                .note(format!("snapshot written: {}", p.display())),
+            SnapshotCheck::Failed(f) => fails.push(f),
         }
     }
     fails

@@ -26,73 +26,7 @@ impl Outcome {
     }
 }
 
-/// Which kind of check produced a failure; reports group and name failures by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CheckKind {
-    /// The frame could not be decoded or had unexpected header fields.
-    Frame,
-    /// The message did not arrive in time.
-    Timeout,
-    /// The message is not of the expected kind.
-    Kind,
-    /// JSON Schema validation failed.
-    Schema,
-    /// A `match` expectation failed.
-    Match,
-    /// A `capture` pointer did not resolve.
-    Capture,
-    /// The body differs from its stored snapshot.
-    Snapshot,
-    /// The peer closed when we expected a message, or did not close when we expected it to.
-    Close,
-    /// The peer sent something when silence was expected.
-    Silence,
-    /// Connecting or listening failed.
-    Connect,
-    /// The scenario could not build what it had to send.
-    Scenario,
-    /// The started peer's log shows a problem (a rejected config, a crash).
-    PeerLog,
-    /// The message does not fit the run's memory budget (`--memory-budget`).
-    Budget,
-}
-
-impl CheckKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CheckKind::Frame => "frame",
-            CheckKind::Timeout => "timeout",
-            CheckKind::Kind => "kind",
-            CheckKind::Schema => "schema",
-            CheckKind::Match => "match",
-            CheckKind::Capture => "capture",
-            CheckKind::Snapshot => "snapshot",
-            CheckKind::Close => "close",
-            CheckKind::Silence => "silence",
-            CheckKind::Connect => "connect",
-            CheckKind::Scenario => "scenario",
-            CheckKind::PeerLog => "peer-log",
-            CheckKind::Budget => "budget",
-        }
-    }
-}
-
-/// One failed check, with everything a reader needs to understand it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckFailure {
-    pub check: CheckKind,
-    /// What was expected, in the scenario's words (e.g. `/response == "success"`).
-    pub expected: String,
-    /// What went wrong (e.g. `got "failed"`, or the schema error message).
-    pub detail: String,
-    /// JSON pointer into the received message where the problem is, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// The received message (redacted, possibly truncated), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub received: Option<String>,
-}
+pub use crate::check::failure::{CheckFailure, CheckKind};
 
 /// The result of one step (one line in the terminal report on failure).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
