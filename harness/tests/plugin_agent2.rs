@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zbx_conform::frame::{encode_frame, FrameOptions, ZbxdCodec};
-use zbx_conform::plugin::{MessageChecker, PluginVersion};
+use zbx_conform::plugin::MessageChecker;
 use zbx_conform::transport::spawn::{PeerProcess, Readiness, SpawnSpec};
 use zbx_conform::transport::{connect_tcp, Connection};
 
@@ -153,7 +153,7 @@ async fn every_message_real_agent2_sends_a_plugin_matches_the_6_0_schemas() {
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).expect("record line");
         let msg = v["message"].clone();
-        let (kind, problems) = checker.check(PluginVersion::V6_0, "agent", &msg);
+        let (kind, problems) = checker.check(&pv("6.0"), "agent", &msg);
         assert!(problems.is_empty(), "{msg}: {problems:?}");
         let run = v["initial"].as_str().unwrap_or("").to_string();
         by_run.push((run, kind.unwrap_or_default(), msg));

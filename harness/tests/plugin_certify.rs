@@ -101,9 +101,9 @@ fn defect(mode: &str) -> (&'static [RequirementId], &'static [RequirementId]) {
 }
 
 #[rstest]
-#[case(PluginVersion::V6_0)]
-#[case(PluginVersion::V6_4)]
-#[case(PluginVersion::V7_0)]
+#[case(pv("6.0"))]
+#[case(pv("6.4"))]
+#[case(pv("7.0"))]
 #[tokio::test]
 async fn good_fake_plugin_passes_every_requirement(#[case] version: PluginVersion) {
     let Some(c) = run_fake("good", version).await else {
@@ -158,7 +158,7 @@ async fn good_fake_plugin_passes_every_requirement(#[case] version: PluginVersio
 #[tokio::test]
 async fn each_fake_defect_fails_or_warns_exactly_the_named_requirements(#[case] mode: &str) {
     let (failed, warned) = defect(mode);
-    let Some(c) = run_fake(mode, PluginVersion::V6_0).await else {
+    let Some(c) = run_fake(mode, pv("6.0")).await else {
         return;
     };
     let text = c.human_report();
@@ -212,7 +212,7 @@ fn the_defect_modes_exercise_every_requirement() {
 #[tokio::test]
 async fn plugin_built_for_another_version_fails_the_handshake() {
     let Some(script) = fake_plugin() else { return };
-    let mut opts = fake_options(&script, "good", PluginVersion::V6_4);
+    let mut opts = fake_options(&script, "good", pv("6.4"));
     opts.env[1].1 = "6.0.13".into();
     let c = certify(&opts, checker()).await;
     let h = c.requirement(R::RegisterHandshake).expect("exists");
@@ -229,7 +229,7 @@ async fn plugin_built_for_another_version_fails_the_handshake() {
 #[tokio::test]
 async fn expected_name_is_checked() {
     let Some(script) = fake_plugin() else { return };
-    let mut opts = fake_options(&script, "good", PluginVersion::V6_0);
+    let mut opts = fake_options(&script, "good", pv("6.0"));
     opts.name = Some("Other".into());
     let c = certify(&opts, checker()).await;
     let h = c.requirement(R::RegisterHandshake).expect("exists");
@@ -248,7 +248,7 @@ async fn plugin_that_cannot_start_is_unreachable() {
         PathBuf::from("/nonexistent/plugin"),
         PathBuf::from("/bin/true"),
     ] {
-        let mut opts = zbx_conform::plugin::CertifyOptions::new(&program, PluginVersion::V6_0);
+        let mut opts = zbx_conform::plugin::CertifyOptions::new(&program, pv("6.0"));
         opts.request_timeout = std::time::Duration::from_millis(500);
         let c = certify(&opts, checker.clone()).await;
         assert_eq!(c.exit_code(), 3, "{}", c.human_report());
@@ -263,7 +263,7 @@ async fn plugin_that_cannot_start_is_unreachable() {
 
 #[tokio::test]
 async fn junit_and_json_name_each_requirement() {
-    let Some(c) = run_fake("odd-metrics", PluginVersion::V6_0).await else {
+    let Some(c) = run_fake("odd-metrics", pv("6.0")).await else {
         return;
     };
     let run = c.to_run_result();
@@ -305,7 +305,7 @@ async fn junit_and_json_name_each_requirement() {
 /// element, and the exit code stays 0.
 #[tokio::test]
 async fn a_variadic_metric_is_a_warning_in_every_report_and_not_a_failure() {
-    let Some(c) = run_fake("variadic", PluginVersion::V6_0).await else {
+    let Some(c) = run_fake("variadic", pv("6.0")).await else {
         return;
     };
     assert_eq!(c.exit_code(), 0, "{}", report(&c));
@@ -385,7 +385,7 @@ async fn assert_same_verdicts(n: usize, opts: &zbx_conform::plugin::CertifyOptio
 async fn certifying_the_fake_plugin_again_gives_the_same_verdicts() {
     let Some(script) = fake_plugin() else { return };
     for mode in ["variadic", "crash-export"] {
-        assert_same_verdicts(3, &fake_options(&script, mode, PluginVersion::V6_0)).await;
+        assert_same_verdicts(3, &fake_options(&script, mode, pv("6.0"))).await;
     }
 }
 
@@ -460,7 +460,7 @@ fn go_options(
 #[tokio::test]
 async fn go_sdk_plugin_with_a_variadic_metric_certifies_against_the_6_0_agent() {
     let Some(bin) = go_plugin() else { return };
-    let c = certify(&go_options(&bin, PluginVersion::V6_0, None), checker()).await;
+    let c = certify(&go_options(&bin, pv("6.0"), None), checker()).await;
     eprintln!("{}", c.human_report());
     assert_eq!(c.exit_code(), 0, "{}", report(&c));
     assert!(c.failed().is_empty(), "{}", report(&c));
@@ -491,7 +491,7 @@ async fn go_sdk_plugin_with_a_variadic_metric_certifies_against_the_6_0_agent() 
 #[tokio::test]
 async fn certifying_the_go_sdk_plugin_again_gives_the_same_verdicts() {
     let Some(bin) = go_plugin() else { return };
-    assert_same_verdicts(5, &go_options(&bin, PluginVersion::V6_0, None)).await;
+    assert_same_verdicts(5, &go_options(&bin, pv("6.0"), None)).await;
 }
 
 /// The plugin is built against the 6.0 SDK (protocol version "6.0.13"); 6.4 and 7.0
@@ -499,8 +499,8 @@ async fn certifying_the_go_sdk_plugin_again_gives_the_same_verdicts() {
 /// match), everything after it is skipped. Measured the same way with the real agent2
 /// 7.0.22 (ci/NOTES-trixie.md section 6).
 #[rstest]
-#[case(PluginVersion::V6_4)]
-#[case(PluginVersion::V7_0)]
+#[case(pv("6.4"))]
+#[case(pv("7.0"))]
 #[tokio::test]
 async fn go_sdk_6_0_plugin_refuses_newer_agents_by_version(#[case] version: PluginVersion) {
     let Some(bin) = go_plugin() else { return };
@@ -528,11 +528,7 @@ async fn go_sdk_6_0_plugin_refuses_newer_agents_by_version(#[case] version: Plug
 #[tokio::test]
 async fn go_sdk_plugin_with_a_fault_fails_the_named_requirements(#[case] fault: &str) {
     let Some(bin) = go_plugin() else { return };
-    let c = certify(
-        &go_options(&bin, PluginVersion::V6_0, Some(fault)),
-        checker(),
-    )
-    .await;
+    let c = certify(&go_options(&bin, pv("6.0"), Some(fault)), checker()).await;
     assert_eq!(c.exit_code(), 1, "{}", report(&c));
     assert_eq!(
         c.failed(),
@@ -560,6 +556,6 @@ async fn a_relative_plugin_path_is_resolved_before_the_plugin_runs_in_its_privat
     // cargo runs integration tests in the package directory (harness/).
     let rel = PathBuf::from("../ci/plugins/fake/fake_plugin.py");
     assert!(rel.is_file(), "test expects to run in harness/");
-    let c = certify(&fake_options(&rel, "good", PluginVersion::V6_0), checker()).await;
+    let c = certify(&fake_options(&rel, "good", pv("6.0")), checker()).await;
     assert_eq!(c.exit_code(), 0, "{}", report(&c));
 }

@@ -6,7 +6,7 @@ use clap::Parser;
 use plugin_support::*;
 use std::path::Path;
 use zbx_conform::catalog::Catalog;
-use zbx_conform::plugin::{certify_main, CertifyArgs, PluginVersion};
+use zbx_conform::plugin::{certify_main, CertifyArgs};
 
 #[derive(Debug, Parser)]
 struct Wrapper {
@@ -60,13 +60,15 @@ fn arguments_parse_with_defaults_and_reject_unknown_versions() {
         "500ms",
     ])
     .expect("parses");
-    assert_eq!(a.version, Some(PluginVersion::V7_0));
-    let o = a.options(PluginVersion::V7_0);
+    assert_eq!(a.version.as_deref(), Some("7.0"));
+    let o = a.options(pv("7.0"));
     assert_eq!(o.name.as_deref(), Some("Good"));
     assert_eq!(o.options.len(), 1);
     assert_eq!(o.request_timeout, std::time::Duration::from_millis(500));
-    let e = parse(&["./p", "--version", "5.4"]).unwrap_err();
-    assert!(e.to_string().contains("5.4"), "{e}");
+    // A version without a plugin protocol in the catalog is a usage error, before the
+    // plugin is started (here an executable that is not a plugin at all).
+    let a = parse(&["/bin/sh", "--version", "5.4"]).expect("parses");
+    assert_eq!(certify_main(a, &catalog()), 2);
     assert!(parse(&[]).is_err(), "PLUGIN is required");
 }
 

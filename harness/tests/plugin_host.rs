@@ -8,7 +8,7 @@ use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use zbx_conform::plugin::{HostConfig, HostError, PluginHost, PluginVersion, WireProblemKind};
+use zbx_conform::plugin::{HostConfig, HostError, PluginHost, WireProblemKind};
 
 /// Write an executable Python plugin script (a prelude with framing helpers + `body`).
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -39,7 +39,7 @@ c.connect(sys.argv[1])
 }
 
 fn config(program: &Path) -> HostConfig {
-    let mut c = HostConfig::new(program, PluginVersion::V6_0);
+    let mut c = HostConfig::new(program, pv("6.0"));
     c.connect_within = Duration::from_secs(3);
     c
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 use tokio::net::UnixListener;
 use zbx_conform::frame::{encode_plugin_frame, PluginCodec};
 use zbx_conform::plugin::mock::{run_mock, MockConfig};
-use zbx_conform::plugin::PluginVersion;
 use zbx_conform::transport::Connection;
 
 type AgentSide = Connection<tokio::net::UnixStream, PluginCodec>;
@@ -35,7 +34,7 @@ async fn reply(conn: &mut AgentSide) -> Value {
             .expect("read")
             .expect("frame");
         let v: Value = serde_json::from_slice(&f.payload).expect("json");
-        let (kind, problems) = checker.check(PluginVersion::V6_0, "plugin", &v);
+        let (kind, problems) = checker.check(&pv("6.0"), "plugin", &v);
         assert!(
             problems.is_empty(),
             "mock sent an invalid {kind:?}: {v} {problems:?}"
@@ -61,7 +60,7 @@ async fn start(
     let cfg = MockConfig {
         socket,
         initial,
-        version: PluginVersion::V6_0,
+        version: pv("6.0"),
         name: "Mock".into(),
         record: Some(dir.join("record.jsonl")),
         scenario: None,
@@ -164,7 +163,7 @@ async fn mock_plugin_reports_an_unreachable_socket() {
     let cfg = MockConfig {
         socket: "/nonexistent/zbxc.sock".into(),
         initial: false,
-        version: PluginVersion::V6_0,
+        version: pv("6.0"),
         name: "Mock".into(),
         record: None,
         scenario: None,

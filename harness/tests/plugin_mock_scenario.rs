@@ -11,6 +11,7 @@
 //!   the scenario replies (and the delay) are checked everywhere.
 
 mod plugin_support;
+use plugin_support::pv;
 
 mod support;
 
@@ -21,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 use zbx_conform::frame::{encode_plugin_frame, PluginCodec};
-use zbx_conform::plugin::PluginVersion;
 use zbx_conform::transport::spawn::{PeerProcess, Readiness, SpawnSpec};
 use zbx_conform::transport::Connection;
 
@@ -200,8 +200,7 @@ async fn real_agent2_serves_the_scenario_metrics_of_the_mock_plugin() {
     assert!(log.contains(&format!("using plugin '{NAME}'")), "{log}");
 
     // What the agent sent, checked again here (not only by the mock's own recorder).
-    let rec =
-        support::recorded_agent_messages(&record, PluginVersion::V6_0, "plugin-6.0-agent2-6.0.14");
+    let rec = support::recorded_agent_messages(&record, pv("6.0"), "plugin-6.0-agent2-6.0.14");
     let (text, seen) = (&rec.text, &rec.seen);
     assert_eq!(
         rec.kinds(true),

@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use zbx_conform::plugin::PluginVersion;
 use zbx_conform::roles::{self, ReferenceConfig};
 use zbx_conform::transport::spawn::{PeerProcess, Readiness, SpawnSpec};
 
@@ -374,7 +373,7 @@ async fn real_agent2_7_0_serves_the_mock_plugin() {
 
     // Every message the agent sent, checked again against the 7.0 plugin schemas.
     let rec =
-        support::recorded_agent_messages(&record, PluginVersion::V7_0, "plugin-7.0-agent2-7.0.22");
+        support::recorded_agent_messages(&record, support::pv("7.0"), "plugin-7.0-agent2-7.0.22");
     let (text, seen) = (&rec.text, &rec.seen);
     assert_eq!(
         rec.kinds(true),

@@ -128,6 +128,9 @@ fn any_mode() -> String {
     "any".to_string()
 }
 
+/// How the catalog marks every kind of a version no real peer confirmed.
+pub const DOCUMENTED_NOT_MEASURED: &str = "documented, not measured";
+
 /// `from`/`to` value of a kind that either side may send or receive.
 pub const ANY_SIDE: &str = "any";
 
@@ -161,6 +164,24 @@ impl FamilyCatalog {
             k.versions = range(&k.since, k.until.as_deref());
             if k.versions.is_empty() {
                 return Err(format!("kind {}: until comes before since", k.kind));
+            }
+            // A version no real peer confirmed: every kind of it is documented, not
+            // measured (unless the kind already says why for that version).
+            for v in versions
+                .iter()
+                .filter(|v| !v.measured && k.versions.contains(&v.version))
+            {
+                let said = k
+                    .unverified
+                    .iter()
+                    .any(|u| u.sections.is_empty() && u.versions.contains(&v.version));
+                if !said {
+                    k.unverified.push(Unverified {
+                        versions: vec![v.version.clone()],
+                        sections: Vec::new(),
+                        reason: format!("{DOCUMENTED_NOT_MEASURED}: {}", v.evidence),
+                    });
+                }
             }
             for s in &mut k.sections {
                 if let Some(since) = &s.since {
@@ -348,6 +369,9 @@ impl Catalog {
             .filter(|p| p.join("catalog.yaml").is_file())
             .collect();
         dirs.sort();
+        if dirs.is_empty() {
+            return Err(CatalogError::Empty(schemas));
+        }
         let versions = versions::load(root).map_err(|reason| CatalogError::Parse {
             path: schemas.join("versions.yaml"),
             reason,
@@ -447,26 +471,54 @@ impl Catalog {
     /// `name` may name another family's fixture as `<family>:<name>`: a sender or agent
     /// scenario that first plays the server to configure a real proxy pushes the
     /// server-proxy configuration fixture itself instead of a copy that would drift.
+    ///
+    /// A version that is `like` another holds only the fixtures that differ: a fixture
+    /// missing from its folder is the one of the version it is like.
     pub fn fixture_path(&self, family: &str, version: &str, name: &str) -> PathBuf {
         let (family, name) = match name.split_once(':') {
             Some((other, rest)) if !other.is_empty() && !other.contains('/') => (other, rest),
             _ => (family, name),
         };
-        self.root
-            .join("fixtures")
-            .join(family)
-            .join(version)
-            .join(format!("{name}.json"))
+        self.inherited(version, |v| {
+            self.root
+                .join("fixtures")
+                .join(family)
+                .join(v)
+                .join(format!("{name}.json"))
+        })
+    }
+
+    /// `path(version)` when that file exists, else the same for the version it is like
+    /// (and so on); the version's own path when none exists.
+    fn inherited(&self, version: &str, path: impl Fn(&str) -> PathBuf) -> PathBuf {
+        let own = path(version);
+        let mut v = version;
+        for _ in 0..self.versions.len() {
+            let p = path(v);
+            if p.exists() {
+                return p;
+            }
+            match self.version_info(v).and_then(|i| i.like.as_deref()) {
+                Some(like) => v = like,
+                None => break,
+            }
+        }
+        own
     }
 
     /// `fixtures/<family>/<version>/snapshots/<name>.json`
+    ///
+    /// Like fixtures, a version that is `like` another shares its snapshots until it has
+    /// its own (volatile keys such as `version` are replaced before comparing).
     pub fn snapshot_path(&self, family: &str, version: &str, name: &str) -> PathBuf {
-        self.root
-            .join("fixtures")
-            .join(family)
-            .join(version)
-            .join("snapshots")
-            .join(format!("{name}.json"))
+        self.inherited(version, |v| {
+            self.root
+                .join("fixtures")
+                .join(family)
+                .join(v)
+                .join("snapshots")
+                .join(format!("{name}.json"))
+        })
     }
 
     /// Recognise a received message: the first kind of `family`/`version` sent by

@@ -67,13 +67,18 @@ pub fn table(rows: &[CatalogRow]) -> String {
             } else {
                 format!(" ({})", u.sections.join(", "))
             };
-            let note = format!(
-                "  {} {} {}{what}: {}",
-                r.family,
-                r.kind,
-                u.versions.join(", "),
-                u.reason
-            );
+            // A version no real peer confirmed marks every kind alike: say it once.
+            let note = if u.reason.starts_with(super::DOCUMENTED_NOT_MEASURED) {
+                format!("  every kind at {}: {}", u.versions.join(", "), u.reason)
+            } else {
+                format!(
+                    "  {} {} {}{what}: {}",
+                    r.family,
+                    r.kind,
+                    u.versions.join(", "),
+                    u.reason
+                )
+            };
             if !notes.contains(&note) {
                 notes.push(note);
             }

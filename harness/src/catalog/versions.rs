@@ -83,6 +83,9 @@ struct File {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VersionInfo {
     pub version: String,
+    /// The version this one repeats unless it says otherwise; its fixtures stand in for
+    /// the ones this version's folder does not hold.
+    pub like: Option<String>,
     /// The full version the reference peers name.
     pub announce: String,
     /// A real peer of this version confirmed the schemas.
@@ -169,6 +172,7 @@ pub fn parse(text: &str) -> Result<Vec<VersionInfo>, String> {
             .or_else(|| base.as_ref().map(|b| b.accepts_proxies_from.clone()))
             .ok_or_else(|| format!("version {}: accepts_proxies_from is missing", e.version))?;
         out.push(VersionInfo {
+            like: e.like,
             version: e.version,
             announce: e.announce,
             measured: e.measured,

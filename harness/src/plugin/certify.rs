@@ -106,7 +106,7 @@ impl CertifyOptions {
     }
 
     fn host_config(&self) -> HostConfig {
-        let mut cfg = HostConfig::new(&self.program, self.version);
+        let mut cfg = HostConfig::new(&self.program, self.version.clone());
         cfg.env = self.env.clone();
         cfg
     }
@@ -1563,7 +1563,7 @@ impl<'a> Suite<'a> {
         }
         Certification {
             program: self.opts.program.clone(),
-            version: self.opts.version,
+            version: self.opts.version.clone(),
             requirements: self.reqs.into(),
             plugin_output,
             unreachable: self.unreachable,

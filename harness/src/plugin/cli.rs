@@ -22,8 +22,8 @@ pub struct CertifyArgs {
     pub plugin: PathBuf,
     /// Agent generation to imitate: 6.0 (Register version "6.0.13"), 6.4 or 7.0 ("6.4.0")
     /// [default: the generation whose Register version the plugin accepts]
-    #[arg(long, value_parser = parse_version, value_name = "V")]
-    pub version: Option<PluginVersion>,
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
     /// Expected plugin name (the <Name> of Plugins.<Name>.System.Path)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -43,11 +43,6 @@ pub struct CertifyArgs {
     /// Write a JSON report
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-}
-
-fn parse_version(s: &str) -> Result<PluginVersion, String> {
-    PluginVersion::parse(s)
-        .ok_or_else(|| format!("unknown plugin protocol version {s:?} (known: 6.0, 6.4, 7.0)"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -89,12 +84,19 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
         }
     };
     let checker = Arc::new(MessageChecker::new(catalog.clone()));
-    let version = match args.version {
-        Some(v) => v,
+    let version = match &args.version {
+        Some(v) => match PluginVersion::parse(catalog, v) {
+            Ok(v) => v,
+            Err(e) => {
+                complain!("error: --version: {e}");
+                return 2;
+            }
+        },
         None => {
             let found = rt.block_on(super::discover::register_version(
                 &args.plugin,
                 checker.clone(),
+                &PluginVersion::all(catalog),
                 args.timeout,
             ));
             match found {

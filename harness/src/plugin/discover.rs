@@ -13,7 +13,7 @@ use std::time::Duration;
 pub struct Discovered {
     pub version: PluginVersion,
     /// The Register version string it accepted.
-    pub wire: &'static str,
+    pub wire: String,
     /// For the reader: other generations that send the same string.
     pub note: Option<String>,
 }
@@ -36,17 +36,18 @@ pub enum DiscoverError {
 pub async fn register_version(
     program: &std::path::Path,
     checker: Arc<MessageChecker>,
+    versions: &[PluginVersion],
     timeout: Duration,
 ) -> Result<Discovered, DiscoverError> {
     let mut tried = Vec::new();
-    let mut offered: Vec<&'static str> = Vec::new();
-    for version in PluginVersion::ALL.into_iter().rev() {
+    let mut offered: Vec<&str> = Vec::new();
+    for version in versions.iter().rev() {
         let wire = version.wire_version();
         if offered.contains(&wire) {
             continue;
         }
         offered.push(wire);
-        let cfg = HostConfig::new(program, version);
+        let cfg = HostConfig::new(program, version.clone());
         let mut host = match PluginHost::launch(&cfg, checker.clone(), true).await {
             Ok(h) => h,
             Err(e @ HostError::Start { .. }) => return Err(DiscoverError::Start(e.to_string())),
@@ -60,8 +61,8 @@ pub async fn register_version(
         let _ = host.terminate(timeout).await;
         match answer {
             Ok(r) if r.error().is_none_or(str::is_empty) => {
-                let same: Vec<String> = PluginVersion::ALL
-                    .into_iter()
+                let same: Vec<String> = versions
+                    .iter()
                     .filter(|v| v.wire_version() == wire && *v != version)
                     .map(|v| v.to_string())
                     .collect();
@@ -72,8 +73,8 @@ pub async fn register_version(
                     )
                 });
                 return Ok(Discovered {
-                    version,
-                    wire,
+                    version: version.clone(),
+                    wire: wire.to_string(),
                     note,
                 });
             }

@@ -61,7 +61,7 @@ impl MessageChecker {
     /// the plugin family sent by that side has this `type`.
     pub fn check(
         &self,
-        version: PluginVersion,
+        version: &PluginVersion,
         from: &str,
         body: &Value,
     ) -> (Option<String>, Vec<String>) {
@@ -75,7 +75,7 @@ impl MessageChecker {
     /// protocol does not define (`additionalProperties`) kept apart: agent2 decodes
     /// plugin messages with Go's encoding/json, which skips such members, so they break
     /// nothing (protocol.md §4.5).
-    pub fn check_split(&self, version: PluginVersion, from: &str, body: &Value) -> Checked {
+    pub fn check_split(&self, version: &PluginVersion, from: &str, body: &Value) -> Checked {
         let v = version.catalog_version();
         let body = Body::Json(body.clone());
         let Some(kind) = self.catalog.classify(FAMILY, v, from, &body) else {
@@ -426,8 +426,8 @@ impl PluginHost {
     }
 
     /// The catalog version this host imitates.
-    pub fn version(&self) -> PluginVersion {
-        self.cfg.version
+    pub fn version(&self) -> &PluginVersion {
+        &self.cfg.version
     }
 
     /// The process id of the plugin.
@@ -493,7 +493,7 @@ impl PluginHost {
     /// Send a message as is (its `id` must already be set). A message whose `type`
     /// expects a reply marks its id as outstanding.
     pub async fn send(&mut self, body: &Value) -> Result<(), HostError> {
-        let (kind, _) = self.checker.check(self.cfg.version, "agent", body);
+        let (kind, _) = self.checker.check(&self.cfg.version, "agent", body);
         let typ = body.get("type").and_then(Value::as_u64);
         if let (Some(id), true) = (
             body.get("id").and_then(Value::as_u64),
@@ -784,7 +784,7 @@ impl PluginHost {
                 return;
             }
         };
-        let checked = self.checker.check_split(self.cfg.version, "plugin", &body);
+        let checked = self.checker.check_split(&self.cfg.version, "plugin", &body);
         let kind = checked.kind;
         let r = Received {
             at,

@@ -38,8 +38,8 @@ pub struct MockArgs {
     /// argument; parsed like Go's strconv.ParseBool; missing = false)
     pub initial: Option<String>,
     /// Agent generation whose schemas and Register version string apply
-    #[arg(long, default_value = "6.0", value_parser = parse_version, value_name = "V")]
-    pub version: PluginVersion,
+    #[arg(long, default_value = "6.0", value_name = "V")]
+    pub version: String,
     /// The name to register (must equal the <Name> of Plugins.<Name>.System.Path)
     /// [default: the scenario's plugin.name, or Mock]
     #[arg(long)]
@@ -51,10 +51,6 @@ pub struct MockArgs {
     /// Append every message received from the agent to FILE (JSON lines)
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
-}
-
-fn parse_version(s: &str) -> Result<PluginVersion, String> {
-    PluginVersion::parse(s).ok_or_else(|| format!("unknown plugin protocol version {s:?}"))
 }
 
 /// Go's `strconv.ParseBool`, which the SDK applies to the second argument.
@@ -118,10 +114,17 @@ pub fn mock_main(args: MockArgs, catalog: &Catalog) -> i32 {
         .name
         .or_else(|| scenario.as_ref().map(|s| s.name.clone()))
         .unwrap_or_else(|| "Mock".to_string());
+    let version = match PluginVersion::parse(catalog, &args.version) {
+        Ok(v) => v,
+        Err(e) => {
+            complain!("error: --version: {e}");
+            return 2;
+        }
+    };
     let cfg = MockConfig {
         socket: args.socket,
         initial,
-        version: args.version,
+        version,
         name,
         record: args.record,
         scenario,
@@ -189,7 +192,7 @@ pub async fn run_mock(
             Err(e) => return Err(MockError::Io(format!("reading from the agent: {e}"))),
         };
         let body: Value = serde_json::from_slice(&frame.payload).unwrap_or(Value::Null);
-        let (kind, problems) = checker.check(cfg.version, "agent", &body);
+        let (kind, problems) = checker.check(&cfg.version, "agent", &body);
         summary.received += 1;
         if !problems.is_empty() {
             summary.invalid += 1;

@@ -23,6 +23,8 @@ pub mod mock_scenario;
 pub mod options;
 pub mod requirements;
 
+use crate::catalog::Catalog;
+
 pub use certify::{certify, Certification, CertifyOptions, RequirementResult, Verdict};
 pub use cli::{certify_main, CertifyArgs};
 pub use host::{
@@ -36,56 +38,65 @@ pub use requirements::{Requirement, RequirementId, Severity, Source, REQUIREMENT
 /// The catalog family of the plugin protocol.
 pub const FAMILY: &str = "plugin";
 
-/// Which agent generation the harness imitates. The catalog version (schemas) and the
-/// protocol version string sent in Register differ: 6.4 and 7.0 agents both send "6.4.0".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PluginVersion {
-    #[default]
-    V6_0,
-    V6_4,
-    V7_0,
+/// Which agent generation the harness imitates, from the catalog's version data
+/// (`schemas/versions.yaml`, `plugin:`): the catalog version (schemas) and the Register
+/// `version` string an agent of that generation sends differ (6.4 and 7.0 agents both
+/// send "6.4.0"), and whether its Export requests carry the item timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginVersion {
+    catalog: String,
+    register: String,
+    export_timeout: bool,
 }
 
 impl PluginVersion {
-    /// All versions, oldest first.
-    pub const ALL: [PluginVersion; 3] = [
-        PluginVersion::V6_0,
-        PluginVersion::V6_4,
-        PluginVersion::V7_0,
-    ];
+    /// Every version with a plugin protocol, oldest first.
+    pub fn all(catalog: &Catalog) -> Vec<PluginVersion> {
+        catalog
+            .all_versions()
+            .iter()
+            .filter_map(|v| {
+                v.plugin.as_ref().map(|p| PluginVersion {
+                    catalog: v.version.clone(),
+                    register: p.register.clone(),
+                    export_timeout: p.export_timeout,
+                })
+            })
+            .collect()
+    }
 
-    /// Parse a catalog version (`6.0`, `6.4`, `7.0`).
-    pub fn parse(s: &str) -> Option<PluginVersion> {
-        PluginVersion::ALL
-            .into_iter()
-            .find(|v| v.catalog_version() == s.trim())
+    /// The version `s` (a catalog version such as `7.0`), or an error naming the known ones.
+    pub fn parse(catalog: &Catalog, s: &str) -> Result<PluginVersion, String> {
+        let all = PluginVersion::all(catalog);
+        all.iter()
+            .find(|v| v.catalog == s.trim())
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|v| v.catalog.as_str()).collect();
+                format!(
+                    "unknown plugin protocol version {s:?} (known: {})",
+                    known.join(", ")
+                )
+            })
     }
 
     /// The folder name under `schemas/plugin/`.
-    pub fn catalog_version(self) -> &'static str {
-        match self {
-            PluginVersion::V6_0 => "6.0",
-            PluginVersion::V6_4 => "6.4",
-            PluginVersion::V7_0 => "7.0",
-        }
+    pub fn catalog_version(&self) -> &str {
+        &self.catalog
     }
 
     /// The `version` member of the Register request an agent of this generation sends
     /// (protocol.md §4.4): compared by plugins for exact string equality.
-    pub fn wire_version(self) -> &'static str {
-        match self {
-            PluginVersion::V6_0 => "6.0.13",
-            PluginVersion::V6_4 | PluginVersion::V7_0 => "6.4.0",
-        }
+    pub fn wire_version(&self) -> &str {
+        &self.register
     }
 
     /// An Export request as an agent of this generation sends it (without `id`): 7.0
     /// agents add the item timeout in whole seconds as `timeout` (measured on agent2
-    /// 7.0.22: 10 for `zabbix_get -t 10`, ci/NOTES-trixie.md §6); 6.0 sends none, and
-    /// 6.4 is unverified, so none either.
-    pub fn export_request(self, key: &str, timeout: std::time::Duration) -> serde_json::Value {
+    /// 7.0.22: 10 for `zabbix_get -t 10`, ci/NOTES-trixie.md §6); 6.0 sends none.
+    pub fn export_request(&self, key: &str, timeout: std::time::Duration) -> serde_json::Value {
         let mut msg = serde_json::json!({"type": types::EXPORT_REQUEST, "key": key});
-        if self == PluginVersion::V7_0 {
+        if self.export_timeout {
             msg["timeout"] = serde_json::json!(timeout.as_secs().clamp(1, 600));
         }
         msg

@@ -41,12 +41,19 @@ pub fn fake_plugin() -> Option<PathBuf> {
 
 /// Certification options for the fake plugin in `mode`, with short timeouts.
 pub fn fake_options(script: &Path, mode: &str, version: PluginVersion) -> CertifyOptions {
+    let proto = version.wire_version().to_string();
     let mut o = CertifyOptions::new(script, version);
     o.env = vec![
         ("ZBXC_FAKE_MODE".into(), mode.into()),
-        ("ZBXC_FAKE_PROTO".into(), version.wire_version().into()),
+        ("ZBXC_FAKE_PROTO".into(), proto),
     ];
     o.request_timeout = Duration::from_millis(1500);
     o.exit_within = Duration::from_millis(1500);
     o
+}
+
+/// The plugin protocol of catalog version `v` (from `schemas/versions.yaml`).
+pub fn pv(v: &str) -> zbx_conform::plugin::PluginVersion {
+    let catalog = zbx_conform::catalog::Catalog::load(&root()).expect("catalog");
+    zbx_conform::plugin::PluginVersion::parse(&catalog, v).expect("a plugin version")
 }

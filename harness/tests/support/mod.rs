@@ -358,7 +358,7 @@ pub fn recorded_agent_messages(
             "the mock saw a violation: {v}"
         );
         let msg = v["message"].clone();
-        let (kind, problems) = checker.check(version, "agent", &msg);
+        let (kind, problems) = checker.check(&version, "agent", &msg);
         assert!(problems.is_empty(), "{msg}: {problems:?}");
         let initial = v["initial"].as_bool().expect("initial is a bool");
         seen.push((initial, kind.unwrap_or_default(), msg));
@@ -446,4 +446,10 @@ pub fn assert_task_secrets_redacted(test: &str, r: &RunResult) {
         json.contains(r#"\"password\":\"[redacted]\""#),
         "{test}: the tasks were not in the report at all"
     );
+}
+
+/// The plugin protocol of catalog version `v` (from `schemas/versions.yaml`).
+pub fn pv(v: &str) -> zbx_conform::plugin::PluginVersion {
+    let catalog = zbx_conform::catalog::Catalog::load(&root()).expect("catalog");
+    zbx_conform::plugin::PluginVersion::parse(&catalog, v).expect("a plugin version")
 }
