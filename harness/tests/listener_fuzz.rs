@@ -464,11 +464,13 @@ struct Case {
 // ---------------------------------------------------------------------------------
 // Strategies.
 
+/// A header length: mostly true; else off by a little, or a value at a limit (the
+/// budget, `--max-frame`, the 4-byte maximum) or anywhere. A plain frame's `reserved` is
+/// ignored by receivers, so a lie there must change nothing.
 fn field() -> impl Strategy<Value = Field> {
     prop_oneof![
         6 => Just(Field::True),
         1 => (-64i16..64).prop_map(Field::Off),
-        // A plain frame ignores `reserved`, whatever it says.
         1 => prop_oneof![
             0u64..16,
             Just(BUDGET),
