@@ -153,12 +153,13 @@ impl Drop for Held {
 
 /// What parsing `payload` will cost at most: the payload's strings again, plus one JSON
 /// value per element, key and container, with room for the growth of the vectors that
-/// hold them. A text payload costs what a text body keeps. Counting is one pass over the
-/// bytes and allocates nothing.
+/// hold them. A text payload costs what a text body keeps ([`text_cost`]); so does a
+/// JSON-looking one, should it not parse. Counting is one pass over the bytes and
+/// allocates nothing.
 pub fn parse_cost(payload: &[u8], max_text: usize) -> u64 {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace());
     if !matches!(first, Some(b'{') | Some(b'[')) {
-        return payload.len().min(max_text) as u64;
+        return text_cost(payload, max_text);
     }
     let separators = payload
         .iter()
@@ -166,7 +167,33 @@ pub fn parse_cost(payload: &[u8], max_text: usize) -> u64 {
         .count() as u64;
     let nodes = separators + 1;
     let value = std::mem::size_of::<serde_json::Value>() as u64;
-    (payload.len() as u64).saturating_add(nodes.saturating_mul(value).saturating_mul(2))
+    // A payload that fails to parse becomes a text body once the partial values are
+    // dropped: the larger of the two is held.
+    (payload.len() as u64)
+        .saturating_add(nodes.saturating_mul(value).saturating_mul(2))
+        .max(text_cost(payload, max_text))
+}
+
+/// What the text body of `payload` holds (`Body::from_payload`): at most `max_text` of
+/// its bytes, with each invalid UTF-8 sequence replaced by U+FFFD — 3 bytes where one
+/// stray byte was, so up to three times the bytes kept (found by the listener fuzz
+/// target: 1 MiB of 0xff was charged 1 MiB and held 4). When anything is replaced the
+/// string grows while it is built and may hold up to twice its length.
+pub fn text_cost(payload: &[u8], max_text: usize) -> u64 {
+    let kept = &payload[..payload.len().min(max_text)];
+    let (mut len, mut replaced) = (0u64, false);
+    for chunk in kept.utf8_chunks() {
+        len += chunk.valid().len() as u64;
+        if !chunk.invalid().is_empty() {
+            len += char::REPLACEMENT_CHARACTER.len_utf8() as u64;
+            replaced = true;
+        }
+    }
+    if replaced {
+        len.saturating_mul(2)
+    } else {
+        len
+    }
 }
 
 #[cfg(test)]
@@ -217,5 +244,23 @@ mod tests {
         assert_eq!(parse_cost(b"agent.ping", 1 << 20), 10);
         assert_eq!(parse_cost(&vec![0u8; 4096], 1000), 1000);
         assert!(parse_cost(b"  {\"a\":1}", 10) > 9);
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_costs_its_replacement_characters() {
+        let stray = vec![0xffu8; 1000];
+        let held = String::from_utf8_lossy(&stray).into_owned();
+        assert_eq!(held.len(), 3000);
+        assert!(parse_cost(&stray, 1 << 20) >= held.capacity() as u64);
+        // Cut at `max_text` first; valid UTF-8 (multi-byte too) is kept as it is.
+        assert_eq!(parse_cost(&stray, 10), 60);
+        assert_eq!(parse_cost("é".repeat(100).as_bytes(), 1 << 20), 200);
+        // JSON-looking but not JSON: held as text.
+        let broken = [b"[".as_slice(), &stray].concat();
+        assert!(
+            parse_cost(&broken, 1 << 20) >= 3000,
+            "{}",
+            parse_cost(&broken, 1 << 20)
+        );
     }
 }
