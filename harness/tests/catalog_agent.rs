@@ -13,7 +13,9 @@ use zbx_conform::catalog::{Body, BodyType, Catalog, KindEntry, ANY_SIDE};
 use zbx_conform::check::SchemaCache;
 
 const FAMILIES: [&str; 2] = ["agent", "sender"];
-const VERSIONS: [&str; 4] = ["5.4", "6.0", "6.4", "7.0"];
+/// Every version the catalog lists (schemas/versions.yaml): the newer ones are `like`
+/// 7.0 and inherit its fixtures.
+const VERSIONS: [&str; 6] = ["5.4", "6.0", "6.4", "7.0", "7.2", "7.4"];
 
 fn catalog() -> &'static Catalog {
     support::catalog()
@@ -180,8 +182,9 @@ fn every_row_has_a_valid_fixture_recognised_as_exactly_its_kind() {
             checked += 1;
         }
     }
-    // agent: 9 + 9 + 10 + 14 rows, sender: 5 + 5 + 5 + 6 rows.
-    assert_eq!(checked, 42 + 21);
+    // agent: 9 + 9 + 10 + 14 (+ 14 + 14 for 7.2, 7.4) rows,
+    // sender: 5 + 5 + 5 + 6 (+ 6 + 6) rows.
+    assert_eq!(checked, 70 + 33);
 }
 
 /// Every file under schemas/<family>/<v>/ and fixtures/<family>/<v>/ belongs to a row,
@@ -210,6 +213,10 @@ fn no_orphan_schema_or_fixture_files() {
         for top in ["schemas", "fixtures"] {
             for v in VERSIONS {
                 let dir = c.root().join(top).join(family).join(v);
+                // A version like another may hold no fixture of its own.
+                if top == "fixtures" && !dir.exists() {
+                    continue;
+                }
                 for e in std::fs::read_dir(&dir).expect("version dir") {
                     let p = e.expect("entry").path();
                     if p.is_file() {

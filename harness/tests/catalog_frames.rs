@@ -50,7 +50,7 @@ fn fixture_frames() {
             "reserved": plain.reserved,
         }));
     }
-    // 15 kinds in 5.4 and 6.0, 17 in 6.4 and 7.0.
-    assert_eq!(summary.len(), 64);
+    // 15 kinds in 5.4 and 6.0, 17 in 6.4, 7.0, 7.2 and 7.4.
+    assert_eq!(summary.len(), 98);
     insta::assert_json_snapshot!("server_proxy_fixture_frames", summary);
 }
