@@ -37,6 +37,7 @@ const VERSIONS: &str = "versions:
 ";
 
 const GOOD: &str = "family: fam
+sides: [x, y]
 kinds:
   - kind: a
     summary: s
@@ -62,61 +63,71 @@ fn a_minimal_catalog_loads() {
 
 #[rstest]
 #[case::bad_yaml("family: [unclosed\n", "")]
-#[case::unknown_field("family: fam\nkinds: []\ncolour: red\n", "colour")]
+#[case::unknown_field("family: fam\nsides: [x, y]\nkinds: []\ncolour: red\n", "colour")]
+#[case::missing_sides("family: fam\nkinds: []\n", "sides")]
+#[case::one_side("family: fam\nsides: [x, x]\nkinds: []\n", "two sides")]
+#[case::unknown_side(
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: z, since: '1.0', recognise: {}}\n",
+    "to \"z\" is not a side of this family (x, y or any)"
+)]
+#[case::to_itself(
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: y, to: y, since: '1.0', recognise: {}}\n",
+    "both \"y\""
+)]
 #[case::missing_from(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, to: y, since: '1.0', recognise: {}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, to: y, since: '1.0', recognise: {}}\n",
     "from"
 )]
 #[case::duplicate_kind(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}}\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}}\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}}\n",
     "listed twice"
 )]
 #[case::bad_mode(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, mode: sideways, from: x, to: y, since: '1.0', recognise: {}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, mode: sideways, from: x, to: y, since: '1.0', recognise: {}}\n",
     "sideways"
 )]
 #[case::unknown_since(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '9.9', recognise: {}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '9.9', recognise: {}}\n",
     "does not list"
 )]
 #[case::until_before_since(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '2.0', until: '1.0', recognise: {}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '2.0', until: '1.0', recognise: {}}\n",
     "until comes before since"
 )]
 #[case::same_as_unknown(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {same_as: b}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {same_as: b}}\n",
     "no such kind"
 )]
 #[case::same_as_other_side(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {same_as: b}}\n  - {kind: b, summary: s, from: y, to: x, since: '1.0', recognise: {}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {same_as: b}}\n  - {kind: b, summary: s, from: y, to: x, since: '1.0', recognise: {}}\n",
     "another side"
 )]
 #[case::same_as_missing_version(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {same_as: b}}\n  - {kind: b, summary: s, from: x, to: y, since: '2.0', recognise: {}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {same_as: b}}\n  - {kind: b, summary: s, from: x, to: y, since: '2.0', recognise: {}}\n",
     "version 1.0"
 )]
 #[case::bad_regex(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', body: text, recognise: {text: '('}}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', body: text, recognise: {text: '('}}\n",
     "regex"
 )]
 #[case::section_twice(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, sections: [{name: d}, {name: d}]}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, sections: [{name: d}, {name: d}]}\n",
     "listed twice"
 )]
 #[case::section_unknown_version(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, sections: [{name: d, since: '3.0'}]}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, sections: [{name: d, since: '3.0'}]}\n",
     "since 3.0"
 )]
 #[case::unverified_unknown_version(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', until: '1.0', recognise: {}, unverified: [{versions: ['2.0'], reason: r}]}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', until: '1.0', recognise: {}, unverified: [{versions: ['2.0'], reason: r}]}\n",
     "version 2.0"
 )]
 #[case::unverified_unknown_section(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, unverified: [{versions: ['1.0'], sections: [d], reason: r}]}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, unverified: [{versions: ['1.0'], sections: [d], reason: r}]}\n",
     "does not declare"
 )]
 #[case::unverified_without_reason(
-    "family: fam\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, unverified: [{versions: ['1.0'], reason: ' '}]}\n",
+    "family: fam\nsides: [x, y]\nkinds:\n  - {kind: a, summary: s, from: x, to: y, since: '1.0', recognise: {}, unverified: [{versions: ['1.0'], reason: ' '}]}\n",
     "a reason"
 )]
 fn load_errors_name_the_file(#[case] yaml: &str, #[case] reason: &str) {

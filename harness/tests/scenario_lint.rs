@@ -8,31 +8,41 @@ use zbx_conform::scenario::{lint, lint_warnings, load_file, ScenarioError};
 const CATALOG: &str = r#"
 family: server-proxy
 summary: tiny test catalog
+sides: [server, proxy]
 kinds:
   - kind: config.request
     summary: server pushes configuration
     from: server
     to: proxy
-    versions: ["6.0", "6.4", "7.0"]
+    since: "6.0"
     recognise: { equals: { /request: proxy config } }
   - kind: config.response
     summary: proxy answers configuration
     from: proxy
     to: server
-    versions: ["6.0", "6.4", "7.0"]
+    since: "6.0"
     recognise: { present: [/response] }
   - kind: redirect.response
     summary: proxy group redirect (7.0 only)
     from: server
     to: proxy
-    versions: ["7.0"]
+    since: "7.0"
     recognise: { present: [/redirect] }
   - kind: data.request
     summary: server asks for data
     from: server
     to: proxy
-    versions: ["5.4", "6.0", "6.4", "7.0"]
+    since: "5.4"
     recognise: { equals: { /request: proxy data } }
+"#;
+
+/// The versions of the tiny catalog.
+const VERSIONS: &str = r#"
+versions:
+  - { version: "5.4", announce: "5.4.0", measured: true, evidence: test, accepts_proxies_from: "4.2" }
+  - { version: "6.0", announce: "6.0.0", measured: true, evidence: test, accepts_proxies_from: "4.2" }
+  - { version: "6.4", announce: "6.4.0", measured: true, evidence: test, accepts_proxies_from: "6.0" }
+  - { version: "7.0", announce: "7.0.0", measured: true, evidence: test, accepts_proxies_from: "6.0" }
 "#;
 
 struct Fixture {
@@ -47,6 +57,7 @@ fn setup() -> Fixture {
     let cat = root.join("schemas/server-proxy");
     std::fs::create_dir_all(&cat).expect("mkdir");
     std::fs::write(cat.join("catalog.yaml"), CATALOG).expect("write catalog");
+    std::fs::write(root.join("schemas/versions.yaml"), VERSIONS).expect("write versions");
     // Fixture `config.request` exists for 6.0 and 6.4 but not for 7.0.
     for v in ["6.0", "6.4"] {
         let d = root.join("fixtures/server-proxy").join(v);

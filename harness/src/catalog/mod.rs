@@ -200,11 +200,18 @@ impl FamilyCatalog {
     /// versions given, `same_as` pointing at a kind that exists, is recognisable itself,
     /// has the same sender and covers the same versions.
     fn check(&self) -> Result<(), String> {
+        if self.sides.len() != 2 || self.sides[0] == self.sides[1] {
+            return Err(format!(
+                "sides must name the two sides of the conversation, not {:?}",
+                self.sides
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for k in &self.kinds {
             if !seen.insert(k.kind.as_str()) {
                 return Err(format!("kind {} is listed twice", k.kind));
             }
+            self.check_sides(k)?;
             if !matches!(k.mode.as_str(), "passive" | "active" | "any") {
                 return Err(format!(
                     "kind {}: mode must be passive, active or any, not {:?}",
@@ -250,6 +257,30 @@ impl FamilyCatalog {
             if !self.kinds.iter().any(|k| &k.kind == kind) {
                 return Err(format!("discover.accept.by_shape: no kind {kind}"));
             }
+        }
+        Ok(())
+    }
+}
+
+impl FamilyCatalog {
+    /// A kind goes from one side to the other (or `any` to `any`): a misspelt side
+    /// would otherwise make the kind unrecognisable from every peer.
+    fn check_sides(&self, k: &KindEntry) -> Result<(), String> {
+        let known = |s: &str| self.sides.iter().any(|x| x == s);
+        for (field, side) in [("from", &k.from), ("to", &k.to)] {
+            if side != ANY_SIDE && !known(side) {
+                return Err(format!(
+                    "kind {}: {field} {side:?} is not a side of this family ({} or {ANY_SIDE})",
+                    k.kind,
+                    self.sides.join(", ")
+                ));
+            }
+        }
+        if k.from == k.to && k.from != ANY_SIDE {
+            return Err(format!(
+                "kind {}: from and to are both {:?}; a message goes to the other side",
+                k.kind, k.from
+            ));
         }
         Ok(())
     }
@@ -308,6 +339,9 @@ pub struct FamilyCatalog {
     /// One line about the family.
     #[serde(default)]
     pub summary: String,
+    /// The two sides of the conversation (e.g. server and proxy); every kind's `from`
+    /// and `to` names one of them, or `any`.
+    pub sides: Vec<String>,
     /// Object keys whose values change on every run; replaced by placeholders before
     /// snapshot comparison.
     #[serde(default)]

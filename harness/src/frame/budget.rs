@@ -38,7 +38,7 @@ pub struct Held {
 }
 
 /// Why a share was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{wanted} more bytes refused: received messages of this run already hold {in_flight} bytes and the memory budget is {limit} bytes (--memory-budget)"
 )]

@@ -15,6 +15,37 @@ pub use zbxd::{
 
 use bytes::BytesMut;
 
+/// A framing error of either protocol, kept typed through the transport so that a
+/// check can tell what the peer did (bad magic, closed mid-frame, over the budget)
+/// rather than parse a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Zbxd(#[from] ZbxdError),
+    #[error(transparent)]
+    Plugin(#[from] PluginFrameError),
+}
+
+impl FrameError {
+    /// The budget refusal inside, when the frame was refused for memory rather than
+    /// malformed (reported as such, not as a broken frame).
+    pub fn over_budget(&self) -> Option<&OverBudget> {
+        match self {
+            FrameError::Zbxd(ZbxdError::OverBudget(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The peer closed the connection in the middle of a frame.
+    pub fn is_truncated(&self) -> bool {
+        matches!(
+            self,
+            FrameError::Zbxd(ZbxdError::Truncated { .. })
+                | FrameError::Plugin(PluginFrameError::Truncated { .. })
+        )
+    }
+}
+
 /// Never reserve more than this ahead of the bytes actually received: declared lengths
 /// are untrusted, and a peer announcing 1 GiB then sending 10 bytes must not cost 1 GiB.
 const MAX_RESERVE_AHEAD: usize = 1 << 20;

@@ -50,17 +50,22 @@ pub async fn read_message<S: AsyncRead + AsyncWrite + Unpin>(
                 format!("timed out waiting for {what}"),
             ))
         }
-        Err(TransportError::Budget(e)) => {
-            ctx.transcript.note(format!("frame refused: {e}"));
+        Err(e @ TransportError::Budget(_)) => {
+            ctx.transcript.note(e.to_string());
             Err(CheckFailure::new(
                 CheckKind::Budget,
                 "a message that fits the memory budget",
-                e,
+                e.to_string(),
             ))
         }
         Err(TransportError::Frame(e)) => {
             ctx.transcript.note(format!("bad frame: {e}"));
-            let mut f = CheckFailure::new(CheckKind::Frame, "a valid ZBXD frame", e);
+            let expected = if e.is_truncated() {
+                "a complete ZBXD frame before the peer closes"
+            } else {
+                "a valid ZBXD frame"
+            };
+            let mut f = CheckFailure::new(CheckKind::Frame, expected, e.to_string());
             if !conn.leftover().is_empty() {
                 f.received = Some(render_bytes(conn.leftover()));
             }

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod expect;
+mod lifecycle;
 pub mod peer;
 pub mod plan;
 pub mod result;
@@ -17,7 +18,6 @@ pub use result::*;
 
 use crate::catalog::Catalog;
 use crate::check::SchemaCache;
-use crate::roles::{self, ReferenceConfig};
 use crate::scenario::vars::Vars;
 use context::{peer_side, ScenarioContext};
 use std::collections::BTreeMap;
@@ -136,7 +136,9 @@ pub async fn run_jobs(
     }
 }
 
-/// Run one scenario at one version, start to finish, including its reference peer.
+/// Run one scenario at one version, start to finish, including its reference peer:
+/// bind, start a profile's peer, resolve the peer under test, run the steps, collect
+/// the peer's log, tear down ([`lifecycle`] has the stages).
 pub async fn run_one(
     catalog: Arc<Catalog>,
     schemas: Arc<SchemaCache>,
@@ -146,11 +148,79 @@ pub async fn run_one(
 ) -> ScenarioResult {
     let start = Instant::now();
     let s = &job.scenario.scenario;
+    let mut ctx = new_context(catalog, schemas, job, opts, budget);
+    let mut result = new_result(job);
+    if let Some(id) = &job.peer {
+        ctx.transcript.note(format!("{id} ({})", id.found.how));
+    }
+
+    let listener = match lifecycle::bind(&mut ctx, s, job, opts).await {
+        Ok(l) => l,
+        Err(outcome) => return finish(result, ctx, start, outcome),
+    };
+    let started = match lifecycle::start_profile(&mut ctx, &mut result, job, opts).await {
+        Ok(p) => p,
+        Err(outcome) => return finish(result, ctx, start, outcome),
+    };
+    let resolved = lifecycle::resolve_peer(
+        &mut ctx,
+        &mut result,
+        s,
+        job,
+        opts,
+        listener.as_ref(),
+        started.as_ref(),
+    )
+    .await;
+    let reference = match resolved {
+        Ok(r) => r,
+        Err(outcome) => {
+            // A started peer is stopped even when the scenario cannot run.
+            if let Some(started) = started {
+                lifecycle::stop_started(&mut ctx, &mut result, started, &outcome).await;
+            }
+            return finish(result, ctx, start, outcome);
+        }
+    };
+
+    let mut runner = StepRunner {
+        ctx: &mut ctx,
+        listener: listener.as_ref(),
+        results: Vec::new(),
+        last_sent: None,
+    };
+    runner.run_steps(&s.steps, "").await;
+    let mut steps = std::mem::take(&mut runner.results);
+
+    if let Some(peer) = reference {
+        peer.stop().await;
+    }
+    if let (Some(started), Some(profile)) = (&started, &opts.start_peer) {
+        steps.extend(lifecycle::log_problems(started, profile));
+    }
+    let outcome = scenario_outcome(&steps);
+    if let Some(started) = started {
+        lifecycle::stop_started(&mut ctx, &mut result, started, &outcome).await;
+    }
+    result.steps = steps;
+    finish(result, ctx, start, outcome)
+}
+
+/// The context the steps of one job share: its variables (the run's, the scenario's
+/// and the built-in ones), the catalog and the checks' settings.
+fn new_context(
+    catalog: Arc<Catalog>,
+    schemas: Arc<SchemaCache>,
+    job: &Job,
+    opts: &RunOptions,
+    budget: crate::frame::Budget,
+) -> ScenarioContext {
+    let s = &job.scenario.scenario;
     let mut vars = Vars::new(opts.vars.clone(), s.vars.clone());
     vars.set("version", serde_json::Value::String(job.version.clone()));
     vars.set("run_id", serde_json::Value::String(run_id()));
     vars.set("revision", serde_json::Value::from(revision()));
-    let mut ctx = ScenarioContext {
+    ScenarioContext {
         peer_side: peer_side(&catalog, &s.family, s.plays),
         catalog,
         schemas,
@@ -162,11 +232,16 @@ pub async fn run_one(
         timeout: s.timeout.map(|d| d.0).unwrap_or(opts.timeout),
         update_snapshots: opts.update_snapshots,
         max_frame: opts.max_frame,
-        budget: budget.clone(),
+        budget,
         transcript: Transcript::new(),
         secrets: Default::default(),
-    };
-    let mut result = ScenarioResult {
+    }
+}
+
+/// A result for the job before anything ran (passed, no steps yet).
+fn new_result(job: &Job) -> ScenarioResult {
+    let s = &job.scenario.scenario;
+    ScenarioResult {
         name: s.name.clone(),
         file: job.scenario.path.clone(),
         family: s.family.clone(),
@@ -180,211 +255,7 @@ pub async fn run_one(
         peer_log: None,
         properties: peer_properties(job.peer.as_deref()),
         duration: Duration::ZERO,
-    };
-    if let Some(id) = &job.peer {
-        ctx.transcript.note(format!("{id} ({})", id.found.how));
     }
-
-    // The scenario's listener (for accept steps and for peers that connect to us).
-    let needs_listener = s.listen.is_some() || uses_accept(&s.steps);
-    let listen = opts.listen.as_deref().or(s.listen.as_deref());
-    let listener = if needs_listener {
-        let addr = match ctx.vars.expand_str(listen.unwrap_or("127.0.0.1:0")) {
-            Ok(a) => a,
-            Err(e) => return finish(result, ctx, start, Outcome::Error(format!("listen: {e}"))),
-        };
-        let bound = match &job.listener {
-            // The run's socket for a fixed address, shared with the scenarios before.
-            Some(shared) => {
-                plan::tokio_listener(shared).map_err(|e| crate::transport::TransportError::Listen {
-                    addr: addr.clone(),
-                    reason: e.to_string(),
-                })
-            }
-            None => crate::transport::bind_listener(&addr).await,
-        };
-        match bound {
-            Ok(l) => {
-                if let Ok(local) = l.local_addr() {
-                    ctx.vars.set("listen_addr", local.to_string().into());
-                    ctx.vars.set("listen_port", local.port().to_string().into());
-                    // The same as a JSON number, for matching numeric fields (a discovery
-                    // row's `port`); `${listen_port}` stays a string for configurations.
-                    ctx.vars.set("listen_port_number", local.port().into());
-                    ctx.transcript.note(format!("listening on {local}"));
-                }
-                Some(l)
-            }
-            Err(e) => return finish(result, ctx, start, Outcome::Unreachable(e.to_string())),
-        }
-    } else {
-        None
-    };
-
-    // A real peer started for this scenario (after the listener: it may connect to it).
-    let mut process = None;
-    let mut peer_dir = None;
-    if let Some(profile) = &opts.start_peer {
-        // Short: daemons put Unix sockets in here and socket paths are limited (~100 bytes).
-        let slug: String = sanitize(&s.name).chars().take(16).collect();
-        let dir = opts.run_dir.join(format!(
-            "{}-{}-{}",
-            slug.trim_end_matches('-'),
-            job.version,
-            run_id()
-        ));
-        result.peer = format!("{} ({})", profile.profile.name, dir.display());
-        ctx.transcript
-            .note(format!("starting peer {}", profile.profile.name));
-        peer_dir = Some(dir.clone());
-        match profile.start(&mut ctx.vars, &dir).await {
-            Ok(p) => {
-                ctx.transcript
-                    .note(format!("peer started, pid {}", p.pid()));
-                process = Some(p);
-            }
-            Err(e) => {
-                return finish(
-                    result,
-                    ctx,
-                    start,
-                    Outcome::Unreachable(format!("cannot start peer: {e}")),
-                )
-            }
-        }
-    }
-
-    // The peer: --peer, else the scenario's address, else its reference peer (only
-    // when no real peer is involved).
-    let address = match &opts.peer {
-        Some(p) => p.clone(),
-        None => match s.peer.address.as_deref().map(|a| ctx.vars.expand_str(a)) {
-            Some(Ok(a)) => a,
-            Some(Err(e)) => {
-                return finish(
-                    result,
-                    ctx,
-                    start,
-                    Outcome::Error(format!("peer.address: {e}")),
-                )
-            }
-            None => String::new(),
-        },
-    };
-    let mut reference = None;
-    // A real peer is involved: no reference peer stands in (`--listen` says a real peer
-    // connects to the harness there).
-    let external = opts.peer.is_some() || process.is_some() || opts.listen.is_some();
-    if s.peer.address.is_some() && address.is_empty() && !external && s.peer.reference.is_none() {
-        // Written for a real peer only (an address variable, no built-in stand-in), and
-        // no address given: nothing to run against. (A scenario without `peer.address`
-        // waits for whoever connects to its listener.)
-        return finish(
-            result,
-            ctx,
-            start,
-            Outcome::Skipped(
-                "needs a real peer: give --peer ADDR, --start-peer PROFILE or the scenario's address variable".into(),
-            ),
-        );
-    }
-    if address.is_empty() && !external {
-        if let Some(name) = &s.peer.reference {
-            let cfg = ReferenceConfig {
-                name: name.clone(),
-                version: job.version.clone(),
-                fault: opts.fault.clone(),
-                connect_to: listener.as_ref().and_then(|l| l.local_addr().ok()),
-                listen: None,
-            };
-            match roles::start(&cfg).await {
-                Ok(peer) => {
-                    result.peer = peer.describe.clone();
-                    if let Some(a) = peer.listen {
-                        ctx.peer_addr = Some(a.to_string());
-                    }
-                    reference = Some(peer);
-                }
-                Err(e) => {
-                    return finish(
-                        result,
-                        ctx,
-                        start,
-                        Outcome::Unreachable(format!("cannot start reference peer `{name}`: {e}")),
-                    )
-                }
-            }
-        }
-    } else if !address.is_empty() {
-        if process.is_none() {
-            result.peer = address.clone();
-        }
-        ctx.peer_addr = Some(address);
-    }
-    if let Some(a) = &ctx.peer_addr {
-        ctx.vars.set("peer", a.clone().into());
-    }
-
-    let mut runner = StepRunner {
-        ctx: &mut ctx,
-        listener: listener.as_ref(),
-        results: Vec::new(),
-        last_sent: None,
-    };
-    runner.run_steps(&s.steps, "").await;
-    let steps = std::mem::take(&mut runner.results);
-    if let Some(peer) = reference {
-        peer.stop().await;
-    }
-    let mut steps = steps;
-    if let (Some(p), Some(profile)) = (&process, &opts.start_peer) {
-        let problems = profile.log_problems(&p.log().unwrap_or_default());
-        if !problems.is_empty() {
-            steps.push(StepResult {
-                sent: None,
-                index: "peer-log".into(),
-                action: "peer log".into(),
-                name: None,
-                line: 0,
-                outcome: Outcome::Failed,
-                failures: problems
-                    .iter()
-                    .take(10)
-                    .map(|l| CheckFailure {
-                        check: CheckKind::PeerLog,
-                        expected: format!(
-                            "no log line matching {}",
-                            profile.profile.fail_on_log.join(" | ")
-                        ),
-                        detail: l.clone(),
-                        path: None,
-                        received: None,
-                    })
-                    .collect(),
-                duration: Duration::ZERO,
-            });
-        }
-    }
-    let outcome = scenario_outcome(&steps);
-    if let Some(p) = process {
-        if outcome != Outcome::Passed {
-            result.peer_log = p.log().or_else(|| Some(p.log_tail(200)));
-        }
-        let status = p.stop().await;
-        ctx.transcript.note(format!("peer stopped: {status}"));
-        // Keep the run directory (config, data, log) of a failed scenario for
-        // inspection; a passed one leaves nothing behind.
-        if let Some(dir) = &peer_dir {
-            if outcome == Outcome::Passed {
-                let _ = std::fs::remove_dir_all(dir);
-            } else {
-                ctx.transcript
-                    .note(format!("peer files kept in {}", dir.display()));
-            }
-        }
-    }
-    result.steps = steps;
-    finish(result, ctx, start, outcome)
 }
 
 /// JUnit/JSON properties naming what the peer said it is.

@@ -5,8 +5,8 @@
 //! hides — bytes left over after a frame, a clean close versus a close mid-frame, and
 //! silence for a given time — so the buffer stays in our hands.
 
+use crate::frame::{FrameError, OverBudget};
 use bytes::BytesMut;
-use std::fmt::Display;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
@@ -21,10 +21,13 @@ pub enum TransportError {
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout { what: String, after: Duration },
     #[error("bad frame: {0}")]
-    Frame(String),
+    Frame(FrameError),
     /// The frame does not fit the run's memory budget (nothing was allocated for it).
-    #[error("{0}")]
-    Budget(String),
+    #[error("frame refused, over the memory budget: {0}")]
+    Budget(OverBudget),
+    /// Bytes arrived while the peer was expected to stay silent.
+    #[error("{count} bytes arrived while silence was expected")]
+    Unexpected { count: usize },
     #[error("I/O error: {0}")]
     Io(String),
 }
@@ -48,30 +51,13 @@ pub struct Connection<S, C> {
     peer: String,
 }
 
-/// What a connection needs to know about a codec's errors: whether the frame was
-/// refused by the run's memory budget (reported as such, not as a malformed frame).
-pub trait CodecError: Display {
-    fn over_budget(&self) -> bool {
-        false
-    }
-}
-
-impl CodecError for crate::frame::ZbxdError {
-    fn over_budget(&self) -> bool {
-        matches!(self, crate::frame::ZbxdError::OverBudget(_))
-    }
-}
-
-impl CodecError for crate::frame::PluginFrameError {}
-
-impl CodecError for std::io::Error {}
-
-/// A codec error as a transport error.
-fn frame_error<E: CodecError>(e: E) -> TransportError {
-    if e.over_budget() {
-        TransportError::Budget(e.to_string())
-    } else {
-        TransportError::Frame(e.to_string())
+/// A codec error as a transport error: a refusal by the memory budget stays apart from
+/// a malformed frame.
+fn frame_error(e: impl Into<FrameError>) -> TransportError {
+    let e = e.into();
+    match e.over_budget() {
+        Some(b) => TransportError::Budget(*b),
+        None => TransportError::Frame(e),
     }
 }
 
@@ -79,7 +65,7 @@ impl<S, C, F, E> Connection<S, C>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     C: Decoder<Item = F, Error = E>,
-    E: CodecError,
+    E: Into<FrameError>,
 {
     pub fn new(stream: S, codec: C, peer: impl Into<String>) -> Self {
         Connection {
@@ -168,19 +154,16 @@ where
     /// is an error carrying how many bytes came.
     pub async fn expect_silence(&mut self, period: Duration) -> Result<Silence, TransportError> {
         if !self.buffer.is_empty() {
-            return Err(TransportError::Frame(format!(
-                "{} bytes arrived while silence was expected",
-                self.buffer.len()
-            )));
+            return Err(TransportError::Unexpected {
+                count: self.buffer.len(),
+            });
         }
         match tokio::time::timeout(period, self.stream.read_buf(&mut self.buffer)).await {
             Err(_) => Ok(Silence::Quiet),
             Ok(Ok(0)) => Ok(Silence::Closed),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(Silence::Closed),
             Ok(Err(e)) => Err(TransportError::Io(e.to_string())),
-            Ok(Ok(n)) => Err(TransportError::Frame(format!(
-                "{n} bytes arrived while silence was expected"
-            ))),
+            Ok(Ok(n)) => Err(TransportError::Unexpected { count: n }),
         }
     }
 
@@ -213,5 +196,72 @@ where
     /// Close our write side; the peer sees EOF.
     pub async fn shutdown(&mut self) {
         let _ = self.stream.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{encode_frame, Budget, FrameOptions, ZbxdCodec, ZbxdError};
+    use tokio::io::{duplex, AsyncWriteExt};
+
+    const WAIT: Duration = Duration::from_secs(2);
+
+    /// A connection reading what `bytes` writes, then EOF.
+    async fn reading(
+        bytes: &[u8],
+        codec: ZbxdCodec,
+    ) -> Connection<tokio::io::DuplexStream, ZbxdCodec> {
+        let (ours, mut theirs) = duplex(1 << 16);
+        theirs.write_all(bytes).await.unwrap();
+        drop(theirs);
+        Connection::new(ours, codec, "test peer")
+    }
+
+    #[tokio::test]
+    async fn a_malformed_frame_stays_typed() {
+        let mut c = reading(b"HTTP/1.1 200 OK\r\n", ZbxdCodec::default()).await;
+        match c.read_frame(WAIT).await {
+            Err(TransportError::Frame(FrameError::Zbxd(ZbxdError::BadMagic { found }))) => {
+                assert_eq!(found, b"HTTP")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_close_mid_frame_is_a_truncated_frame() {
+        let frame = encode_frame(br#"{"request":"x"}"#, &FrameOptions::default());
+        let mut c = reading(&frame[..frame.len() - 3], ZbxdCodec::default()).await;
+        match c.read_frame(WAIT).await {
+            Err(TransportError::Frame(e)) => assert!(e.is_truncated(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // A close before any byte is a clean end, not an error.
+        let mut c = reading(b"", ZbxdCodec::default()).await;
+        assert_eq!(c.read_frame(WAIT).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_the_budget_is_not_a_bad_frame() {
+        let frame = encode_frame(&[b' '; 4096], &FrameOptions::default());
+        let codec = ZbxdCodec::default().with_budget(Budget::new(1024));
+        let mut c = reading(&frame, codec).await;
+        match c.read_frame(WAIT).await {
+            Err(TransportError::Budget(b)) => assert_eq!(b.limit, 1024),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_during_silence_are_counted() {
+        let (ours, mut theirs) = duplex(1024);
+        let mut c = Connection::new(ours, ZbxdCodec::default(), "test peer");
+        theirs.write_all(b"abc").await.unwrap();
+        assert_eq!(
+            c.expect_silence(WAIT).await,
+            Err(TransportError::Unexpected { count: 3 })
+        );
+        drop(theirs);
     }
 }
