@@ -242,10 +242,11 @@ fn an_active_peer_is_known_by_its_first_message_on_the_listen_address() {
 
 /// A peer that says it is `version` when asked `proxy tasks`, and closes anything else
 /// without a word.
-fn claiming(version: &'static str) -> (String, std::thread::JoinHandle<()>) {
+fn claiming(version: &str) -> (String, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     listener.set_nonblocking(true).unwrap();
+    let version = version.to_string();
     let handle = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -275,7 +276,17 @@ fn claiming(version: &'static str) -> (String, std::thread::JoinHandle<()>) {
 
 #[test]
 fn a_newer_peer_runs_as_the_newest_known_version_with_a_warning() {
-    let (addr, _h) = claiming("7.4.1");
+    // Two minor versions past the newest the catalog lists (7.4 → 7.6.1).
+    let newest = support::catalog()
+        .all_versions()
+        .last()
+        .expect("versions")
+        .version
+        .clone();
+    let (major, minor) = newest.split_once('.').expect("major.minor");
+    let minor: u32 = minor.parse().expect("minor");
+    let newer = format!("{major}.{}", minor + 2);
+    let (addr, _h) = claiming(&format!("{newer}.1"));
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("j.xml");
     let o = zbx([
@@ -289,19 +300,26 @@ fn a_newer_peer_runs_as_the_newest_known_version_with_a_warning() {
     ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("7.4.1 → protocol 7.0"), "{out}");
+    assert!(
+        out.contains(&format!("{newer}.1 → protocol {newest}")),
+        "{out}"
+    );
     assert!(
         out.contains("warning: peer") && out.contains("newer than any version the catalog knows"),
         "{out}"
     );
-    assert_eq!(versions_run(&out), vec!["7.0".to_string()], "{out}");
+    assert_eq!(versions_run(&out), vec![newest.clone()], "{out}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
-        xml.contains(r#"<property name="peer.version" value="7.4.1"/>"#),
+        xml.contains(&format!(
+            r#"<property name="peer.version" value="{newer}.1"/>"#
+        )),
         "{xml}"
     );
     assert!(
-        xml.contains(r#"<property name="peer.warning" value="the peer speaks 7.4"#),
+        xml.contains(&format!(
+            r#"<property name="peer.warning" value="the peer speaks {newer}"#
+        )),
         "{xml}"
     );
 }

@@ -184,7 +184,8 @@ fn without_version_the_plugin_is_asked_which_register_version_it_accepts() {
     let Some(script) = fake_plugin() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("r.json");
-    // Built for 6.4/7.0 agents ("6.4.0"): certified as the newest generation sending it.
+    // Built for 6.4-7.4 agents ("6.4.0"): certified as the newest generation a real
+    // agent was measured at (7.0), not the documented-only 7.4.
     let newer = wrapper_for_proto(dir.path(), &script, "6.4.0");
     let a = parse(&[
         newer.to_str().expect("utf8"),

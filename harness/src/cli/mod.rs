@@ -353,42 +353,83 @@ fn default_paths(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
-    let color = match args.color {
+    let style = terminal_style(args.color);
+    let (junit, json, no_matrix) = (args.junit.clone(), args.json.clone(), args.no_matrix);
+    let opts = match run_options(root, args) {
+        Ok(o) => o,
+        Err(e) => {
+            complain!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let catalog = Arc::new(catalog);
+    let Some(rt) = runtime() else {
+        return EXIT_USAGE;
+    };
+    let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| say!("{line}")));
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => {
+            complain!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    for note in &plan.notes {
+        say!("{note}");
+    }
+    let result = rt.block_on(runner::run_jobs(catalog.clone(), plan.jobs, &opts, |r| {
+        say!("{}", report::terminal::scenario_line_styled(r, style));
+    }));
+    let matrix = if no_matrix {
+        String::new()
+    } else {
+        let exercised = report::matrix::exercised_in_run(&result);
+        let families = report::matrix::families_in(&catalog, &exercised);
+        report::matrix::render(&report::matrix::build(&catalog, &exercised, &families))
+    };
+    let summary = report::terminal::summary_with(&result, style, &matrix);
+    say_raw!("{summary}");
+    if !summary.ends_with('\n') {
+        say!();
+    }
+    result
+        .exit_code()
+        .max(write_reports(&result, junit.as_deref(), json.as_deref()))
+}
+
+/// Colour when asked, or by default when stdout is a terminal and `NO_COLOR` is unset.
+fn terminal_style(choice: ColorChoice) -> report::terminal::Style {
+    let color = match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    let style = if color {
+    if color {
         report::terminal::Style::Color
     } else {
         report::terminal::Style::Plain
-    };
+    }
+}
+
+/// The runner's options from `run`'s arguments: the `--start-peer` profile loaded, the
+/// run directory made absolute, the memory budget defaulted from `--max-frame`.
+fn run_options(root: &Path, args: RunArgs) -> Result<RunOptions, String> {
     let start_peer = match &args.start_peer {
         None => None,
-        Some(p) => match runner::peer::LoadedProfile::load(p) {
-            Ok(l) => Some(Arc::new(l)),
-            Err(e) => {
-                complain!("error: {e}");
-                return EXIT_USAGE;
-            }
-        },
+        Some(p) => Some(Arc::new(runner::peer::LoadedProfile::load(p)?)),
     };
-    let opts = RunOptions {
+    // Absolute: a started peer runs in its run dir, and its config names files there.
+    let run_dir = std::path::absolute(
+        args.run_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("zbx-conform")),
+    )
+    .map_err(|e| format!("--run-dir: {e}"))?;
+    Ok(RunOptions {
         start_peer,
-        // Absolute: a started peer runs in its run dir, and its config names files there.
-        run_dir: match std::path::absolute(
-            args.run_dir
-                .clone()
-                .unwrap_or_else(|| std::env::temp_dir().join("zbx-conform")),
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                complain!("error: --run-dir: {e}");
-                return EXIT_USAGE;
-            }
-        },
+        run_dir,
         paths: default_paths(root, args.paths),
         vars: args.vars.into_iter().collect::<BTreeMap<_, _>>(),
         peer: args.peer,
@@ -406,49 +447,23 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
                 .saturating_mul(2)
                 .max(crate::frame::budget::DEFAULT_BUDGET),
         ),
-    };
-    let catalog = Arc::new(catalog);
-    let Some(rt) = runtime() else {
-        return EXIT_USAGE;
-    };
-    let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| say!("{line}")));
-    let plan = match plan {
-        Ok(p) => p,
-        Err(e) => {
-            complain!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    for note in &plan.notes {
-        say!("{note}");
-    }
-    let jobs = plan.jobs;
-    let result = rt.block_on(runner::run_jobs(catalog.clone(), jobs, &opts, |r| {
-        say!("{}", report::terminal::scenario_line_styled(r, style));
-    }));
-    let matrix = if args.no_matrix {
-        String::new()
-    } else {
-        let exercised = report::matrix::exercised_in_run(&result);
-        let families = report::matrix::families_in(&catalog, &exercised);
-        report::matrix::render(&report::matrix::build(&catalog, &exercised, &families))
-    };
-    let summary = report::terminal::summary_with(&result, style, &matrix);
-    say_raw!("{summary}");
-    if !summary.ends_with('\n') {
-        say!();
-    }
-    let mut code = result.exit_code();
-    if let Some(path) = &args.junit {
-        if let Err(e) = report::junit::write(&result, path) {
+    })
+}
+
+/// Write the JUnit and JSON reports asked for; a report that cannot be written makes
+/// the exit code at least [`EXIT_USAGE`].
+fn write_reports(result: &runner::RunResult, junit: Option<&Path>, json: Option<&Path>) -> i32 {
+    let mut code = 0;
+    if let Some(path) = junit {
+        if let Err(e) = report::junit::write(result, path) {
             complain!("error: cannot write JUnit report {}: {e}", path.display());
-            code = code.max(EXIT_USAGE);
+            code = EXIT_USAGE;
         }
     }
-    if let Some(path) = &args.json {
-        if let Err(e) = report::json::write(&result, path) {
+    if let Some(path) = json {
+        if let Err(e) = report::json::write(result, path) {
             complain!("error: cannot write JSON report {}: {e}", path.display());
-            code = code.max(EXIT_USAGE);
+            code = EXIT_USAGE;
         }
     }
     code

@@ -1,7 +1,9 @@
 //! Which agent generation a plugin was built for, by the means the protocol gives: a
 //! plugin accepts only the exact Register `version` string of its SDK and refuses any
 //! other with an error (protocol.md §4.4). The plugin is started in registration mode
-//! and offered each generation's string, newest first, until one is accepted.
+//! and offered each generation's string, newest first, until one is accepted. Several
+//! generations send the same string (6.4, 7.0, 7.2 and 7.4 send "6.4.0"); the plugin is
+//! then certified as the newest of them a real agent was measured at.
 
 use super::host::{HostConfig, HostError, MessageChecker, PluginHost};
 use super::{types, PluginVersion};
@@ -31,6 +33,14 @@ pub enum DiscoverError {
     Refused { tried: String },
 }
 
+/// The generation a plugin accepting `wire` is certified as: the newest measured one
+/// sending it, else the newest.
+fn representative<'a>(versions: &'a [PluginVersion], wire: &str) -> Option<&'a PluginVersion> {
+    let mut sending = versions.iter().rev().filter(|v| v.wire_version() == wire);
+    let newest = sending.clone().next();
+    sending.find(|v| v.measured()).or(newest)
+}
+
 /// Offer each distinct Register version (newest generation first) to a fresh
 /// registration run of the plugin.
 pub async fn register_version(
@@ -41,12 +51,13 @@ pub async fn register_version(
 ) -> Result<Discovered, DiscoverError> {
     let mut tried = Vec::new();
     let mut offered: Vec<&str> = Vec::new();
-    for version in versions.iter().rev() {
-        let wire = version.wire_version();
+    for newest in versions.iter().rev() {
+        let wire = newest.wire_version();
         if offered.contains(&wire) {
             continue;
         }
         offered.push(wire);
+        let version = representative(versions, wire).unwrap_or(newest);
         let cfg = HostConfig::new(program, version.clone());
         let mut host = match PluginHost::launch(&cfg, checker.clone(), true).await {
             Ok(h) => h,

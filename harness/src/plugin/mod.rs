@@ -47,6 +47,8 @@ pub struct PluginVersion {
     catalog: String,
     register: String,
     export_timeout: bool,
+    /// A real agent of this generation confirmed the catalog (schemas/versions.yaml).
+    measured: bool,
 }
 
 impl PluginVersion {
@@ -60,6 +62,7 @@ impl PluginVersion {
                     catalog: v.version.clone(),
                     register: p.register.clone(),
                     export_timeout: p.export_timeout,
+                    measured: v.measured,
                 })
             })
             .collect()
@@ -83,6 +86,11 @@ impl PluginVersion {
     /// The folder name under `schemas/plugin/`.
     pub fn catalog_version(&self) -> &str {
         &self.catalog
+    }
+
+    /// Whether a real agent of this generation confirmed the catalog.
+    pub fn measured(&self) -> bool {
+        self.measured
     }
 
     /// The `version` member of the Register request an agent of this generation sends

@@ -149,10 +149,28 @@ pub async fn resolve_peer(
             None => {}
         }
     }
-    if let Some(a) = &ctx.peer_addr {
-        ctx.vars.set("peer", a.clone().into());
+    match &ctx.peer_addr {
+        Some(a) => ctx.vars.set("peer", a.clone().into()),
+        // A real peer connects to the listener (`--listen`), but the scenario also
+        // connects to it (e.g. to an active proxy's trapper) and was not told where.
+        None if external && super::uses_exchange(&s.steps) => {
+            return Err(Outcome::Skipped(format!(
+                "connects to the peer too and needs its address: give --peer ADDR{}",
+                address_variable(s.peer.address.as_deref())
+                    .map(|v| format!(" or {v}=HOST:PORT"))
+                    .unwrap_or_default()
+            )))
+        }
+        None => {}
     }
     Ok(reference)
+}
+
+/// The variable a scenario's `peer.address` is read from (`${PROXY_ADDR:-}` →
+/// `PROXY_ADDR`), to name it in a message.
+fn address_variable(address: Option<&str>) -> Option<&str> {
+    let inner = address?.strip_prefix("${")?.strip_suffix('}')?;
+    Some(inner.split(":-").next().unwrap_or(inner))
 }
 
 /// Start the named reference peer at the job's version, connecting to the scenario's

@@ -18,6 +18,7 @@ pub use result::*;
 
 use crate::catalog::Catalog;
 use crate::check::SchemaCache;
+use crate::scenario::model::{Spanned, Step};
 use crate::scenario::vars::Vars;
 use context::{peer_side, ScenarioContext};
 use std::collections::BTreeMap;
@@ -304,15 +305,27 @@ fn scenario_outcome(steps: &[StepResult]) -> Outcome {
     Outcome::Passed
 }
 
-pub(crate) fn uses_accept(
-    steps: &[crate::scenario::model::Spanned<crate::scenario::model::Step>],
-) -> bool {
+/// Whether any step (also inside `repeat`) has an `accept`: the scenario needs a
+/// listener.
+pub(crate) fn uses_accept(steps: &[Spanned<Step>]) -> bool {
+    any_step(steps, &|s| s.accept.is_some())
+}
+
+/// Whether any step (also inside `repeat`) has an `exchange` without its own
+/// `connect` address: the scenario connects to the peer and needs its address.
+pub(crate) fn uses_exchange(steps: &[Spanned<Step>]) -> bool {
+    any_step(steps, &|s| {
+        s.exchange.as_ref().is_some_and(|e| e.connect.is_none())
+    })
+}
+
+fn any_step(steps: &[Spanned<Step>], pred: &dyn Fn(&Step) -> bool) -> bool {
     steps.iter().any(|s| {
-        s.value.accept.is_some()
+        pred(&s.value)
             || s.value
                 .repeat
                 .as_ref()
-                .is_some_and(|r| uses_accept(&r.steps))
+                .is_some_and(|r| any_step(&r.steps, pred))
     })
 }
 

@@ -105,6 +105,8 @@ impl StepRunner<'_> {
         true
     }
 
+    /// Run one step (or its `repeat` block) and record its result; `false` stops the
+    /// scenario.
     async fn run_step(&mut self, spanned: &Spanned<Step>, index: &str) -> bool {
         let step = &spanned.value;
         let line = spanned.referenced.line();
@@ -120,28 +122,17 @@ impl StepRunner<'_> {
             failures: Vec::new(),
             duration: Duration::ZERO,
         };
-        if let Some(when) = &step.when {
-            let conds = when.version.to_vec();
-            let mut any = false;
-            for c in &conds {
-                match version_matches(c, &self.ctx.version) {
-                    Ok(true) => any = true,
-                    Ok(false) => {}
-                    Err(e) => {
-                        result.outcome = Outcome::Error(format!("line {line}: when: {e}"));
-                        self.results.push(result);
-                        return false;
-                    }
-                }
-            }
-            if !any {
-                result.outcome = Outcome::Skipped(format!(
-                    "when {} does not match version {}",
-                    conds.join(" | "),
-                    self.ctx.version
-                ));
+        match self.skipped_by_when(step, line) {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                result.outcome = Outcome::Skipped(reason);
                 self.results.push(result);
                 return true;
+            }
+            Err(e) => {
+                result.outcome = Outcome::Error(e);
+                self.results.push(result);
+                return false;
             }
         }
         if let Some(rep) = &step.repeat {
@@ -165,9 +156,39 @@ impl StepRunner<'_> {
         };
         result.duration = start.elapsed();
         let passed = outcome.is_ok();
-        match outcome {
-            Ok(()) => {}
-            Err(StepError::Failed(f)) => {
+        if let Err(e) = outcome {
+            self.record_error(&mut result, e, line);
+        }
+        self.results.push(result);
+        passed
+    }
+
+    /// Why the step's `when` skips it at this version (`Ok(None)`: it runs), or the
+    /// error in a condition that cannot be evaluated.
+    fn skipped_by_when(&self, step: &Step, line: u64) -> Result<Option<String>, String> {
+        let Some(when) = &step.when else {
+            return Ok(None);
+        };
+        let conds = when.version.to_vec();
+        let mut any = false;
+        for c in &conds {
+            any |= version_matches(c, &self.ctx.version)
+                .map_err(|e| format!("line {line}: when: {e}"))?;
+        }
+        Ok((!any).then(|| {
+            format!(
+                "when {} does not match version {}",
+                conds.join(" | "),
+                self.ctx.version
+            )
+        }))
+    }
+
+    /// Put what went wrong into the step's result: failed checks, a scenario that cannot
+    /// run as written (exit code 2), or a peer that cannot be reached.
+    fn record_error(&self, result: &mut StepResult, error: StepError, line: u64) {
+        match error {
+            StepError::Failed(f) => {
                 // A scenario that cannot be checked as written (a bad snapshot name, a
                 // variable that does not expand) is the scenario's fault: exit code 2.
                 result.outcome = match f.iter().find(|x| x.check == CheckKind::Scenario) {
@@ -177,29 +198,17 @@ impl StepRunner<'_> {
                 result.failures = f;
                 result.sent = self.last_sent.clone();
             }
-            Err(StepError::Scenario(e)) => {
+            StepError::Scenario(e) => {
                 result.outcome = Outcome::Error(e.clone());
-                result.failures = vec![CheckFailure {
-                    check: CheckKind::Scenario,
-                    expected: "a runnable step".into(),
-                    detail: e,
-                    path: None,
-                    received: None,
-                }];
+                result.failures =
+                    vec![CheckFailure::new(CheckKind::Scenario, "a runnable step", e)];
             }
-            Err(StepError::Unreachable(e)) => {
+            StepError::Unreachable(e) => {
                 result.outcome = Outcome::Unreachable(e.clone());
-                result.failures = vec![CheckFailure {
-                    check: CheckKind::Connect,
-                    expected: "a reachable peer".into(),
-                    detail: e,
-                    path: None,
-                    received: None,
-                }];
+                result.failures =
+                    vec![CheckFailure::new(CheckKind::Connect, "a reachable peer", e)];
             }
         }
-        self.results.push(result);
-        passed
     }
 
     /// Run an `exchange` or `accept` step, again and again under `retry` while only its
