@@ -17,7 +17,7 @@ pub use result::*;
 
 use crate::catalog::Catalog;
 use crate::check::SchemaCache;
-use crate::roles::{self, ReferenceConfig};
+use crate::reference::{self, ReferenceConfig};
 use crate::scenario::vars::Vars;
 use context::{peer_side, ScenarioContext};
 use std::collections::BTreeMap;
@@ -271,7 +271,7 @@ pub async fn run_one(
             None => String::new(),
         },
     };
-    let mut reference = None;
+    let mut stand_in = None;
     // A real peer is involved: no reference peer stands in (`--listen` says a real peer
     // connects to the harness there).
     let external = opts.peer.is_some() || process.is_some() || opts.listen.is_some();
@@ -297,13 +297,13 @@ pub async fn run_one(
                 connect_to: listener.as_ref().and_then(|l| l.local_addr().ok()),
                 listen: None,
             };
-            match roles::start(&cfg).await {
+            match reference::start(&cfg, &ctx.catalog).await {
                 Ok(peer) => {
                     result.peer = peer.describe.clone();
                     if let Some(a) = peer.listen {
                         ctx.peer_addr = Some(a.to_string());
                     }
-                    reference = Some(peer);
+                    stand_in = Some(peer);
                 }
                 Err(e) => {
                     return finish(
@@ -333,7 +333,7 @@ pub async fn run_one(
     };
     runner.run_steps(&s.steps, "").await;
     let steps = std::mem::take(&mut runner.results);
-    if let Some(peer) = reference {
+    if let Some(peer) = stand_in {
         peer.stop().await;
     }
     let mut steps = steps;
