@@ -74,9 +74,13 @@ impl ActiveProxy {
         }
     }
 
-    /// Take a configuration answer: 5.4/6.0 the bare tables, 6.4+ `data` (`{}`: none).
+    /// Take a configuration answer. With incremental-config (6.4+): its `data` (`{}`:
+    /// none), replacing everything on `full_sync`. Without (5.4/6.0): the bare tables,
+    /// each replacing its rows; tables the answer leaves out are kept, as the real
+    /// proxies keep them, so an answer of `{}` changes nothing.
     fn configure(&self, answer: &Map<String, Value>) {
-        let (tables, full) = if self.ctx.has(feature::INCREMENTAL_CONFIG) {
+        let incremental = self.ctx.has(feature::INCREMENTAL_CONFIG);
+        let (tables, full) = if incremental {
             match answer.get("data").and_then(Value::as_object) {
                 Some(t) => (
                     t,
@@ -85,11 +89,11 @@ impl ActiveProxy {
                 None => return,
             }
         } else {
-            (answer, true)
+            (answer, false)
         };
         if let Some(items) = data::trapper_items(tables) {
             if let Ok(mut h) = self.history.lock() {
-                if full {
+                if full || !incremental {
                     h.items = items;
                 } else {
                     h.items.extend(items);

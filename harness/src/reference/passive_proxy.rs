@@ -164,14 +164,14 @@ impl PassiveProxy {
         }
         if has_data {
             // Like the real proxy, a configuration with data is applied whatever the
-            // verdict says.
+            // verdict says; tables it leaves out are kept.
             if let Some(tables) = request.get("data").and_then(Value::as_object) {
                 if let Some(items) = data::trapper_items(tables) {
                     if let Ok(mut g) = self.state.lock() {
                         g.history.items = items;
                     }
                 }
-                self.sections.configure(tables, true);
+                self.sections.configure(tables, false);
             }
         }
         let reply = Value::Object(reply);
