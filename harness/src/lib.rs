@@ -4,7 +4,7 @@
 //! `frame` (bytes <-> frames) → `transport` (frames over sockets, with timeouts) →
 //! `catalog` (message kinds as data) → `scenario` (YAML model, loader, lint, variables) →
 //! `runner` (plays a side, step by step) → `check` (schemas, matchers, snapshots) →
-//! `report` (terminal, JUnit, JSON). `roles` holds the built-in reference peers.
+//! `report` (terminal, JUnit, JSON). `reference` holds the built-in reference peers.
 
 #[macro_use]
 pub mod console;
@@ -16,8 +16,8 @@ pub mod discover;
 pub mod frame;
 pub mod message;
 pub mod plugin;
+pub mod reference;
 pub mod report;
-pub mod roles;
 pub mod runner;
 pub mod scenario;
 pub mod transport;

@@ -220,14 +220,17 @@ fn fault_is_caught(
 fn every_agent_fault_is_exercised() {
     let table = include_str!("agent_selftest.rs");
     for peer in ["agent-passive", "agent-active", "server-for-agents"] {
-        for fault in zbx_conform::roles::faults_for(peer) {
+        for fault in zbx_conform::reference::faults_for(peer) {
             assert!(
                 table.contains(&format!("\"{fault}\", CheckKind::"))
                     || table.contains(&format!("\"{fault}\",\n    CheckKind::")),
                 "fault {fault} of {peer} has no self-test case"
             );
         }
-        assert!(!zbx_conform::roles::faults_for(peer).is_empty(), "{peer}");
+        assert!(
+            !zbx_conform::reference::faults_for(peer).is_empty(),
+            "{peer}"
+        );
     }
 }
 

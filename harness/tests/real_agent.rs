@@ -14,7 +14,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-use zbx_conform::roles::{self, ReferenceConfig, RunningPeer};
+use zbx_conform::reference::{self, ReferenceConfig, RunningPeer};
 use zbx_conform::runner::{Outcome, RunOptions};
 
 /// Run `paths` (version 6.0) against a real peer started from `profile`, a fresh agent
@@ -100,7 +100,7 @@ impl Reference {
             listen: None,
         };
         let peer = rt
-            .block_on(roles::start(&cfg))
+            .block_on(reference::start(&cfg, support::catalog()))
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let port = peer.listen.expect("a listening peer").port();
         Reference {

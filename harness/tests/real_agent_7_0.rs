@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use zbx_conform::roles::{self, ReferenceConfig};
+use zbx_conform::reference::{self, ReferenceConfig};
 use zbx_conform::transport::spawn::{PeerProcess, Readiness, SpawnSpec};
 
 const EXE: &str = env!("CARGO_BIN_EXE_zbx-conform");
@@ -146,7 +146,7 @@ fn zabbix_get_7_0_reads_the_reference_passive_agent() {
             listen: None,
         };
         let peer = rt
-            .block_on(roles::start(&cfg))
+            .block_on(reference::start(&cfg, support::catalog()))
             .expect("reference agent starts");
         let port = peer.listen.expect("listens").port();
         let full = if version == "7.0" { "7.0.0" } else { "6.0.14" };
@@ -186,7 +186,7 @@ fn zabbix_sender_7_0_talks_to_the_reference_trapper() {
         listen: None,
     };
     let peer = rt
-        .block_on(roles::start(&cfg))
+        .block_on(reference::start(&cfg, support::catalog()))
         .expect("reference trapper starts");
     let port = peer.listen.expect("listens").port().to_string();
     let send = |host: &str| {

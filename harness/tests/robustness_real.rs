@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zbx_conform::frame::{encode_frame, FrameOptions};
-use zbx_conform::roles::{self, ReferenceConfig};
+use zbx_conform::reference::{self, ReferenceConfig};
 use zbx_conform::runner::peer::LoadedProfile;
 use zbx_conform::runner::{Outcome, RunResult};
 use zbx_conform::scenario::vars::Vars;
@@ -204,7 +204,7 @@ fn agent2_closes_an_empty_connection_and_accepts_flags_above_0x07() {
 }
 
 /// The reference is modelled on agentd; print where it differs from it rather than
-/// assert (its behaviour belongs to roles/, which this test does not own), but require
+/// assert (its behaviour belongs to reference/, which this test does not own), but require
 /// it to survive both probes: a valid agent.ping afterwards is still answered.
 #[test]
 fn reference_agent_survives_the_probes() {
@@ -217,7 +217,9 @@ fn reference_agent_survives_the_probes() {
             connect_to: None,
             listen: None,
         };
-        let peer = roles::start(&cfg).await.expect("agent-passive starts");
+        let peer = reference::start(&cfg, support::catalog())
+            .await
+            .expect("agent-passive starts");
         let addr = peer.listen.expect("a listening peer").to_string();
         let p = run_probes(&addr).await;
         let show = |o: &Option<Vec<u8>>| match o {

@@ -480,7 +480,7 @@ fn config_answer(revision: u64) -> Value {
 }
 
 /// One `sender data` value for h1:trap; the trapper's info text.
-async fn trap_value(peer: &zbx_conform::roles::RunningPeer) -> String {
+async fn trap_value(peer: &zbx_conform::reference::RunningPeer) -> String {
     let v =
         json!({"request": "sender data", "data": [{"host": "h1", "key": "trap", "value": "1"}]});
     let (_, _, r) = request(peer, &v, false).await;
@@ -489,7 +489,7 @@ async fn trap_value(peer: &zbx_conform::roles::RunningPeer) -> String {
 
 /// Open a config dialogue: send the empty request, return the revision reply.
 async fn open_dialogue(
-    peer: &zbx_conform::roles::RunningPeer,
+    peer: &zbx_conform::reference::RunningPeer,
     compress: bool,
 ) -> (Conn, zbx_conform::frame::ZbxdFrame, Value) {
     request(peer, &json!({"request": "proxy config"}), compress).await

@@ -128,6 +128,16 @@ fn any_mode() -> String {
     "any".to_string()
 }
 
+/// `path(v)` of the first version in `lineage` (see [`Catalog::lineage`]) whose file
+/// exists; the first version's path when none does.
+pub fn first_existing(lineage: &[String], path: impl Fn(&str) -> PathBuf) -> PathBuf {
+    lineage
+        .iter()
+        .map(|v| path(v))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| path(lineage.first().map_or("", |v| v.as_str())))
+}
+
 /// How the catalog marks every kind of a version no real peer confirmed.
 pub const DOCUMENTED_NOT_MEASURED: &str = "documented, not measured";
 
@@ -525,19 +535,24 @@ impl Catalog {
     /// `path(version)` when that file exists, else the same for the version it is like
     /// (and so on); the version's own path when none exists.
     fn inherited(&self, version: &str, path: impl Fn(&str) -> PathBuf) -> PathBuf {
-        let own = path(version);
-        let mut v = version;
-        for _ in 0..self.versions.len() {
-            let p = path(v);
-            if p.exists() {
-                return p;
+        first_existing(&self.lineage(version), path)
+    }
+
+    /// `version`, the version it is `like`, the one that is like, and so on: where its
+    /// fixtures and snapshots are looked up, in order.
+    pub fn lineage(&self, version: &str) -> Vec<String> {
+        let mut chain = vec![version.to_string()];
+        while let Some(like) = self
+            .version_info(chain.last().map_or(version, |v| v.as_str()))
+            .and_then(|i| i.like.clone())
+        {
+            // versions.yaml only names versions listed before (no cycle); bound anyway.
+            if chain.contains(&like) || chain.len() > self.versions.len() {
+                break;
             }
-            match self.version_info(v).and_then(|i| i.like.as_deref()) {
-                Some(like) => v = like,
-                None => break,
-            }
+            chain.push(like);
         }
-        own
+        chain
     }
 
     /// `fixtures/<family>/<version>/snapshots/<name>.json`

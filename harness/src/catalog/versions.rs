@@ -7,40 +7,68 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// The names of [`FEATURES`], for code that asks [`VersionInfo::has`]: a misspelt
+/// constant does not compile, a misspelt string would silently be false.
+pub mod feature {
+    pub const PROXY_HEARTBEAT: &str = "proxy-heartbeat";
+    pub const INCREMENTAL_CONFIG: &str = "incremental-config";
+    pub const PROXY_HOST_DATA: &str = "proxy-host-data";
+    pub const AGENT_HEARTBEAT: &str = "agent-heartbeat";
+    pub const AGENT_ITEM_REVISIONS: &str = "agent-item-revisions";
+    pub const PROXY_GROUPS: &str = "proxy-groups";
+    pub const JSON_PASSIVE_CHECKS: &str = "json-passive-checks";
+    pub const ITEM_TIMEOUTS: &str = "item-timeouts";
+    pub const AGENT_VARIANT: &str = "agent-variant";
+    pub const NUMERIC_AUTOREG: &str = "numeric-autoreg";
+    pub const DISCOVERY_RUN_END: &str = "discovery-run-end";
+}
+
 /// Protocol behaviours that differ between versions, by the name `versions.yaml` uses.
 /// The reference peers implement each; a version lists the ones it has.
 pub const FEATURES: &[(&str, &str)] = &[
     (
-        "proxy-heartbeat",
+        feature::PROXY_HEARTBEAT,
         "active proxies send `proxy heartbeat` (up to 6.2)",
     ),
     (
-        "incremental-config",
+        feature::INCREMENTAL_CONFIG,
         "the configuration dialogue with session and config_revision (6.4+)",
     ),
     (
-        "agent-heartbeat",
+        feature::PROXY_HOST_DATA,
+        "proxies report active agents' availability as `host data` in proxy data (6.4+)",
+    ),
+    (
+        feature::AGENT_HEARTBEAT,
         "active agents send `active check heartbeat` (6.2+)",
     ),
     (
-        "agent-item-revisions",
+        feature::AGENT_ITEM_REVISIONS,
         "`active checks` carries session and config_revision; items by revision (6.4+)",
     ),
     (
-        "proxy-groups",
+        feature::PROXY_GROUPS,
         "proxy groups: host maps, redirects, hostmap_revision (7.0+)",
     ),
     (
-        "json-passive-checks",
+        feature::JSON_PASSIVE_CHECKS,
         "passive checks as JSON requests with per-item timeouts (7.0+)",
     ),
     (
-        "agent-variant",
+        feature::ITEM_TIMEOUTS,
+        "`active checks` items carry their own `timeout` (7.0+)",
+    ),
+    (
+        feature::AGENT_VARIANT,
         "agents name their variant, 1 zabbix_agentd or 2 zabbix_agent2 (7.0+)",
     ),
     (
-        "numeric-autoreg",
+        feature::NUMERIC_AUTOREG,
         "auto-registration port and flags are JSON numbers (7.0+)",
+    ),
+    (
+        feature::DISCOVERY_RUN_END,
+        "discovery data ends each run with a status 4 row and carries no dns (7.0+)",
     ),
 ];
 
@@ -98,8 +126,12 @@ pub struct VersionInfo {
 }
 
 impl VersionInfo {
-    /// Whether the version has `feature` (one of [`FEATURES`]).
+    /// Whether the version has `feature` (one of [`FEATURES`]; see [`feature`]).
     pub fn has(&self, feature: &str) -> bool {
+        debug_assert!(
+            FEATURES.iter().any(|(n, _)| *n == feature),
+            "unknown feature {feature:?}"
+        );
         self.features.contains(feature)
     }
 }

@@ -311,7 +311,7 @@ pub fn main() -> i32 {
             format,
         } => cmd_matrix(&catalog, &reports, family, format),
         Command::References => cmd_references(),
-        Command::Serve(args) => cmd_serve(args),
+        Command::Serve(args) => cmd_serve(&catalog, args),
         Command::CertifyPlugin(args) => crate::plugin::certify_main(args, &catalog),
         Command::MockPlugin(args) => crate::plugin::mock_main(args, &catalog),
     }
@@ -603,7 +603,7 @@ fn cmd_catalog(
     0
 }
 
-fn cmd_serve(args: ServeArgs) -> i32 {
+fn cmd_serve(catalog: &Catalog, args: ServeArgs) -> i32 {
     let Some(rt) = runtime() else {
         return EXIT_USAGE;
     };
@@ -618,14 +618,14 @@ fn cmd_serve(args: ServeArgs) -> i32 {
                 }
             },
         };
-        let cfg = crate::roles::ReferenceConfig {
+        let cfg = crate::reference::ReferenceConfig {
             name: args.reference.clone(),
             version: args.version.clone(),
             fault: args.fault.clone(),
             connect_to,
             listen: Some(args.listen.clone()),
         };
-        let peer = match crate::roles::start(&cfg).await {
+        let peer = match crate::reference::start(&cfg, catalog).await {
             Ok(p) => p,
             Err(e) => {
                 complain!("error: {e}");
@@ -682,13 +682,25 @@ async fn wait_for_stop() {
 }
 
 fn cmd_references() -> i32 {
-    say!("Reference peers (peer.reference in a scenario):");
-    for (name, about) in crate::roles::references() {
-        say!("  {name:<16} {about}");
+    use crate::reference;
+    say!("Reference peers (peer.reference in a scenario; zbx-conform serve NAME):");
+    for r in reference::REFERENCES {
+        say!("  {:<18} {}", r.name, r.description);
+        if let Some(to) = r.reach.connects() {
+            say!("  {:<18} connects (--connect) to: {to}", "");
+        }
+        if let Some(what) = r.reach.listens() {
+            say!("  {:<18} listens (--listen) for: {what}", "");
+        }
+        say!(
+            "  {:<18} faults: {}",
+            "",
+            reference::faults_for(r.name).join(", ")
+        );
     }
     say!("\nFaults (run --fault NAME, for self-tests):");
-    for (name, about) in crate::roles::faults() {
-        say!("  {name:<16} {about}");
+    for (name, about) in reference::faults() {
+        say!("  {name:<18} {about}");
     }
     0
 }

@@ -11,7 +11,7 @@ use super::peer::LoadedProfile;
 use super::plan::{self, Job};
 use super::result::{CheckFailure, CheckKind, Outcome, ScenarioResult, StepResult};
 use super::RunOptions;
-use crate::roles::{self, ReferenceConfig, RunningPeer};
+use crate::reference::{self, ReferenceConfig, RunningPeer};
 use crate::scenario::model::Scenario;
 use crate::transport::spawn::PeerProcess;
 use crate::transport::TransportError;
@@ -122,7 +122,7 @@ pub async fn resolve_peer(
     // A real peer is involved: no reference peer stands in (`--listen` says a real peer
     // connects to the harness there).
     let external = opts.peer.is_some() || started.is_some() || opts.listen.is_some();
-    let mut reference = None;
+    let mut stand_in = None;
     if !address.is_empty() {
         if started.is_none() {
             result.peer = address.clone();
@@ -131,12 +131,12 @@ pub async fn resolve_peer(
     } else if !external {
         match &s.peer.reference {
             Some(name) => {
-                let peer = start_reference(name, job, opts, listener).await?;
+                let peer = start_reference(ctx, name, job, opts, listener).await?;
                 result.peer = peer.describe.clone();
                 if let Some(a) = peer.listen {
                     ctx.peer_addr = Some(a.to_string());
                 }
-                reference = Some(peer);
+                stand_in = Some(peer);
             }
             // Written for a real peer only (an address variable, no built-in stand-in),
             // and no address given: nothing to run against. (A scenario without
@@ -163,7 +163,7 @@ pub async fn resolve_peer(
         }
         None => {}
     }
-    Ok(reference)
+    Ok(stand_in)
 }
 
 /// The variable a scenario's `peer.address` is read from (`${PROXY_ADDR:-}` →
@@ -176,6 +176,7 @@ fn address_variable(address: Option<&str>) -> Option<&str> {
 /// Start the named reference peer at the job's version, connecting to the scenario's
 /// listener when it is a peer that dials out.
 async fn start_reference(
+    ctx: &ScenarioContext,
     name: &str,
     job: &Job,
     opts: &RunOptions,
@@ -188,7 +189,7 @@ async fn start_reference(
         connect_to: listener.and_then(|l| l.local_addr().ok()),
         listen: None,
     };
-    roles::start(&cfg)
+    reference::start(&cfg, &ctx.catalog)
         .await
         .map_err(|e| Outcome::Unreachable(format!("cannot start reference peer `{name}`: {e}")))
 }

@@ -96,7 +96,7 @@ pub fn lint(loaded: &LoadedScenario, catalog: &Catalog) -> Vec<ScenarioError> {
     }
 
     if let Some(r) = &s.peer.reference {
-        let refs = crate::roles::references();
+        let refs = crate::reference::references();
         // An empty list means the roles module does not publish names: don't guess.
         if !refs.is_empty() && !refs.iter().any(|(n, _)| n == r) {
             l.push(

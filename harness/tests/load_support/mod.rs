@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use zbx_conform::catalog::Catalog;
 use zbx_conform::frame::{encode_frame, FrameOptions, ZbxdCodec};
-use zbx_conform::roles::{self, ReferenceConfig};
+use zbx_conform::reference::{self, ReferenceConfig};
 use zbx_conform::runner::{self, Outcome, RunOptions};
 use zbx_conform::transport::Connection;
 
@@ -266,7 +266,10 @@ pub async fn against_reference(name: &str, connections: usize, duration: Duratio
         connect_to: None,
         listen: None,
     };
-    let peer = roles::start(&cfg).await.expect("reference peer starts");
+    let catalog = Catalog::load(&root()).expect("catalog loads");
+    let peer = reference::start(&cfg, &catalog)
+        .await
+        .expect("reference peer starts");
     let addr = peer.listen.expect("a listening peer").to_string();
     let conv = if name == "passive-proxy" {
         Conversation::PassiveTasks

@@ -4,10 +4,12 @@
 
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use zbx_conform::catalog::Catalog;
 use zbx_conform::frame::{encode_frame, FrameOptions, ZbxdCodec, ZbxdFrame};
-use zbx_conform::roles::{self, ReferenceConfig, RunningPeer};
+use zbx_conform::reference::{self, ReferenceConfig, RunningPeer};
 use zbx_conform::transport::{connect_tcp, Connection, TransportError};
 
 pub type Conn = Connection<TcpStream, ZbxdCodec>;
@@ -16,6 +18,15 @@ pub type Conn = Connection<TcpStream, ZbxdCodec>;
 pub const WAIT: Duration = Duration::from_secs(3);
 
 pub const VERSIONS: [(&str, &str); 2] = [("5.4", "5.4.0"), ("6.0", "6.0.14")];
+
+/// The project's catalog, loaded once per test binary.
+pub fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        Catalog::load(&root).expect("catalog loads")
+    })
+}
 
 pub async fn start(
     name: &str,
@@ -30,7 +41,7 @@ pub async fn start(
         connect_to,
         listen: None,
     };
-    match roles::start(&cfg).await {
+    match reference::start(&cfg, catalog()).await {
         Ok(p) => p,
         Err(e) => panic!("cannot start {name} {version} {fault:?}: {e}"),
     }

@@ -6,20 +6,36 @@
 //! 6.4+ (protocol.md §2.4): `proxy config` needs `session` and `config_revision`; a new
 //! session or revision 0 gets a full sync, the server's own revision gets `{}`, any
 //! other revision the changes (here: every table, without `full_sync`). Heartbeats are
-//! still answered. Proxy data is accepted from current and outdated (≥ 6.0) proxies.
+//! still answered. Proxy data is accepted from the proxies the version's
+//! `accepts_proxies_from` allows (6.4+: current and outdated, ≥ 6.0).
+//!
+//! The configuration it hands out is the version's fixture ([`super::server_config`]).
 
+use super::context::{PeerContext, Setup};
 use super::data;
 use super::fault::{is, Fault};
+use super::server_config::{self, ServerConfig};
+use super::task::{self, RunningPeer, Serve};
+use super::version::accepts_proxy_version;
 use super::wire::{self, BadFrame, Conn, Payload, Sent};
-use super::{PeerContext, Serve};
+use crate::catalog::versions::feature;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+/// Start the server trapper: it reads its configuration, then listens.
+pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
+    let config = ServerConfig::load(&setup.data_root, &setup.version, &setup.lineage)?;
+    let listener = setup.bind().await?;
+    let peer: Arc<dyn Serve> = Arc::new(ServerTrapper::new(setup.context(), config));
+    Ok(task::listening(setup.describe, listener, peer))
+}
+
 pub(crate) struct ServerTrapper {
     ctx: PeerContext,
+    config: ServerConfig,
     /// 6.4+: the session each proxy (by name) last asked for configuration with.
     sessions: Mutex<HashMap<String, String>>,
 }
@@ -34,9 +50,10 @@ fn not_found(host: &str) -> Value {
 }
 
 impl ServerTrapper {
-    pub fn new(ctx: PeerContext) -> Self {
+    fn new(ctx: PeerContext, config: ServerConfig) -> Self {
         ServerTrapper {
             ctx,
+            config,
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -71,10 +88,10 @@ impl ServerTrapper {
                     // The real server closes without a reply (protocol.md §2.3).
                     return self.silence(conn, compress).await;
                 }
-                let reply = if self.ctx.profile.incremental_config() {
+                let reply = if self.ctx.has(feature::INCREMENTAL_CONFIG) {
                     self.incremental_config(host, &map)
                 } else {
-                    Value::Object(data::config_tables(fault))
+                    Value::Object(self.config.tables(fault))
                 };
                 self.reply(conn, &reply, compress, BadFrame::Magic).await
             }
@@ -118,12 +135,8 @@ impl ServerTrapper {
             .lock()
             .ok()
             .and_then(|mut g| g.insert(host.to_string(), session.to_string()));
-        let sync = data::sync_for(self.ctx.fault, known.as_deref(), session, revision);
-        Value::Object(data::config_answer(
-            self.ctx.profile.protocol,
-            self.ctx.fault,
-            sync,
-        ))
+        let sync = server_config::sync_for(self.ctx.fault, known.as_deref(), session, revision);
+        Value::Object(self.config.answer(self.ctx.fault, sync))
     }
 
     fn heartbeat(&self, host: &str) -> Value {
@@ -133,9 +146,9 @@ impl ServerTrapper {
         }
         if is(fault, Fault::WrongResponse) {
             json!({"response": "failed", "info": "heartbeat refused"})
-        } else if is(fault, Fault::MissingFields) && !self.ctx.profile.incremental_config() {
-            // 6.4+ breaks the configuration answer instead: heartbeats are deprecated
-            // there, and a broken heartbeat would hide the configuration checks.
+        } else if is(fault, Fault::MissingFields) && self.ctx.has(feature::PROXY_HEARTBEAT) {
+            // Where proxies no longer send heartbeats (6.4+) the fault breaks the
+            // configuration answer instead: a broken heartbeat would hide those checks.
             json!({})
         } else if is(fault, Fault::WrongTypes) {
             json!({"response": true})
@@ -150,7 +163,7 @@ impl ServerTrapper {
             return not_found(host);
         }
         let version = wire::str_of(request, "version");
-        if !is(fault, Fault::NoVersionCheck) && !self.ctx.profile.accepts_proxy_version(version) {
+        if !is(fault, Fault::NoVersionCheck) && !accepts_proxy_version(&self.ctx.version, version) {
             // A refused version gets a bare failure, without info (protocol.md §2.5).
             return json!({"response": "failed"});
         }

@@ -13,10 +13,13 @@
 //! every [`HEARTBEAT_EVERY`] cycles. 7.0 adds `variant` 1 to all three and the version to
 //! the heartbeat.
 
-use super::agent_passive::{value_of, AGENT_HOST};
-use super::agent_registry::{is, send_payload, AgentContext, AgentFault};
+use super::agent_common::{value_of, AGENT_HOST};
+use super::context::{PeerContext, Setup};
 use super::data;
+use super::fault::{is, Fault};
+use super::task::{self, RunningPeer};
 use super::wire::{self, BadFrame, Payload, Sent};
+use crate::catalog::versions::feature;
 use crate::transport::connect_tcp;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
@@ -38,15 +41,24 @@ struct Item {
     itemid: Option<u64>,
 }
 
+/// Start the active agent: it connects to the server.
+pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
+    let server = setup.target()?;
+    let ctx = setup.context();
+    Ok(task::spawn(setup.describe, None, move |stop| {
+        task::until_stopped(stop, run(ctx, server))
+    }))
+}
+
 /// Run the agent's cycle forever (the caller stops it by dropping the future).
-pub(crate) async fn run(ctx: AgentContext, server: SocketAddr) {
+async fn run(ctx: PeerContext, server: SocketAddr) {
     let session = data::new_session();
     let mut next_id = 1u64;
     let mut items: Vec<Item> = Vec::new();
     let mut revision = 0u64;
     let mut cycle = 0u32;
     loop {
-        if is(ctx.fault, AgentFault::NoReply) {
+        if is(ctx.fault, Fault::NoReply) {
             // Connects and says nothing; the harness times out waiting.
             if let Ok(stream) = connect_tcp(&server.to_string(), CONNECT_TIMEOUT).await {
                 let mut conn = wire::conn(stream, server.to_string());
@@ -55,7 +67,7 @@ pub(crate) async fn run(ctx: AgentContext, server: SocketAddr) {
             tokio::time::sleep(INTERVAL).await;
             continue;
         }
-        if ctx.profile.agent_heartbeat() && cycle % HEARTBEAT_EVERY == 0 {
+        if ctx.has(feature::AGENT_HEARTBEAT) && cycle % HEARTBEAT_EVERY == 0 {
             exchange(&ctx, server, &heartbeat(&ctx)).await;
         }
         cycle = cycle.wrapping_add(1);
@@ -78,21 +90,21 @@ pub(crate) async fn run(ctx: AgentContext, server: SocketAddr) {
 
 /// `version` (the full release) and, from 7.0, `variant` 1 — what 7.0.22 agentd adds to
 /// every active message (6.4 assumed to send the version only).
-fn add_version(ctx: &AgentContext, m: &mut Map<String, Value>) {
-    m.insert("version".into(), json!(ctx.profile.full));
-    if ctx.profile.agent_variant() {
+fn add_version(ctx: &PeerContext, m: &mut Map<String, Value>) {
+    m.insert("version".into(), json!(ctx.version.announce));
+    if ctx.has(feature::AGENT_VARIANT) {
         m.insert("variant".into(), json!(1));
     }
 }
 
-fn checks_request(ctx: &AgentContext, session: &str, revision: u64) -> Value {
+fn checks_request(ctx: &PeerContext, session: &str, revision: u64) -> Value {
     let mut m = Map::new();
     m.insert("request".into(), json!("active checks"));
-    if !is(ctx.fault, AgentFault::MissingFields) {
+    if !is(ctx.fault, Fault::MissingFields) {
         m.insert("host".into(), json!(AGENT_HOST));
     }
-    if ctx.profile.agent_item_revisions() {
-        let revision = if is(ctx.fault, AgentFault::StaleRevision) {
+    if ctx.has(feature::AGENT_ITEM_REVISIONS) {
+        let revision = if is(ctx.fault, Fault::StaleRevision) {
             0
         } else {
             revision
@@ -105,16 +117,16 @@ fn checks_request(ctx: &AgentContext, session: &str, revision: u64) -> Value {
 }
 
 /// `active check heartbeat` (6.4+; 7.0 with version and variant).
-fn heartbeat(ctx: &AgentContext) -> Value {
+fn heartbeat(ctx: &PeerContext) -> Value {
     let mut m = Map::new();
     m.insert("request".into(), json!("active check heartbeat"));
     m.insert("host".into(), json!(AGENT_HOST));
-    if is(ctx.fault, AgentFault::WrongTypes) {
+    if is(ctx.fault, Fault::WrongTypes) {
         m.insert("heartbeat_freq".into(), json!(HEARTBEAT_FREQ.to_string()));
-    } else if !is(ctx.fault, AgentFault::MissingFields) {
+    } else if !is(ctx.fault, Fault::MissingFields) {
         m.insert("heartbeat_freq".into(), json!(HEARTBEAT_FREQ));
     }
-    if ctx.profile.agent_variant() {
+    if ctx.has(feature::AGENT_VARIANT) {
         add_version(ctx, &mut m);
     }
     Value::Object(m)
@@ -122,11 +134,11 @@ fn heartbeat(ctx: &AgentContext) -> Value {
 
 /// The items of a successful `active checks` answer; `None` when it is not one, or
 /// (6.4+) when an item lacks its itemid.
-fn items_of(ctx: &AgentContext, answer: &Map<String, Value>) -> Option<Vec<Item>> {
+fn items_of(ctx: &PeerContext, answer: &Map<String, Value>) -> Option<Vec<Item>> {
     if wire::str_of(answer, "response") != Some("success") {
         return None;
     }
-    let need_itemid = ctx.profile.agent_item_revisions();
+    let need_itemid = ctx.has(feature::AGENT_ITEM_REVISIONS);
     let mut out = Vec::new();
     for i in answer.get("data")?.as_array()? {
         let Some(key) = i.get("key").and_then(Value::as_str) else {
@@ -146,9 +158,9 @@ fn items_of(ctx: &AgentContext, answer: &Map<String, Value>) -> Option<Vec<Item>
 
 /// One `agent data` message with a row per item: host + key rows up to 6.0, itemid rows
 /// with a top-level host and version from 6.4.
-fn data_request(ctx: &AgentContext, session: &str, items: &[Item], next_id: &mut u64) -> Value {
-    let wrong_types = is(ctx.fault, AgentFault::WrongTypes);
-    let by_itemid = ctx.profile.agent_item_revisions();
+fn data_request(ctx: &PeerContext, session: &str, items: &[Item], next_id: &mut u64) -> Value {
+    let wrong_types = is(ctx.fault, Fault::WrongTypes);
+    let by_itemid = ctx.has(feature::AGENT_ITEM_REVISIONS);
     let (clock, ns) = data::now();
     let rows: Vec<Value> = items
         .iter()
@@ -196,7 +208,7 @@ fn data_request(ctx: &AgentContext, session: &str, items: &[Item], next_id: &mut
         .collect();
     let mut m = Map::new();
     m.insert("request".into(), json!("agent data"));
-    if !is(ctx.fault, AgentFault::MissingFields) {
+    if !is(ctx.fault, Fault::MissingFields) {
         m.insert("session".into(), json!(session));
     }
     if by_itemid {
@@ -210,7 +222,7 @@ fn data_request(ctx: &AgentContext, session: &str, items: &[Item], next_id: &mut
 }
 
 /// One request and its answer on a fresh connection (agentd sends plain frames).
-async fn exchange(ctx: &AgentContext, server: SocketAddr, request: &Value) -> Option<Payload> {
+async fn exchange(ctx: &PeerContext, server: SocketAddr, request: &Value) -> Option<Payload> {
     let stream = connect_tcp(&server.to_string(), CONNECT_TIMEOUT)
         .await
         .ok()?;
@@ -221,7 +233,7 @@ async fn exchange(ctx: &AgentContext, server: SocketAddr, request: &Value) -> Op
     } else {
         BadFrame::Magic
     };
-    if send_payload(&mut conn, &payload, false, ctx.fault, bad).await == Sent::Close {
+    if wire::send_bytes(&mut conn, &payload, false, ctx.fault, bad).await == Sent::Close {
         return None;
     }
     let answer = wire::read_one(&mut conn, ANSWER_TIMEOUT).await;
@@ -231,13 +243,11 @@ async fn exchange(ctx: &AgentContext, server: SocketAddr, request: &Value) -> Op
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::test_context;
     use super::*;
 
-    fn ctx(fault: Option<AgentFault>) -> AgentContext {
-        AgentContext {
-            profile: super::super::version::lookup("6.0").expect("6.0 profile"),
-            fault,
-        }
+    fn ctx(fault: Option<Fault>) -> PeerContext {
+        test_context("6.0", fault)
     }
 
     fn items(keys: &[&str]) -> Vec<Item> {
@@ -249,11 +259,8 @@ mod tests {
             .collect()
     }
 
-    fn ctx70(fault: Option<AgentFault>) -> AgentContext {
-        AgentContext {
-            profile: super::super::version::lookup("7.0").expect("7.0 profile"),
-            fault,
-        }
+    fn ctx70(fault: Option<Fault>) -> PeerContext {
+        test_context("7.0", fault)
     }
 
     #[test]
@@ -265,7 +272,7 @@ mod tests {
         assert_eq!(v["data"][0]["id"], 1);
         assert_eq!(v["data"][1]["state"], 1);
         assert_eq!(id, 3);
-        let broken = data_request(&ctx(Some(AgentFault::WrongTypes)), "s", &keys, &mut id);
+        let broken = data_request(&ctx(Some(Fault::WrongTypes)), "s", &keys, &mut id);
         assert_eq!(broken["data"][0]["value"], 1);
         assert!(broken["data"][0]["id"].is_string());
     }
@@ -317,18 +324,15 @@ mod tests {
             json!({"request": "active check heartbeat", "host": AGENT_HOST, "heartbeat_freq": 1,
                    "version": "7.0.0", "variant": 1})
         );
-        assert!(heartbeat(&ctx70(Some(AgentFault::MissingFields)))
+        assert!(heartbeat(&ctx70(Some(Fault::MissingFields)))
             .get("heartbeat_freq")
             .is_none());
         assert_eq!(
-            heartbeat(&ctx70(Some(AgentFault::WrongTypes)))["heartbeat_freq"],
+            heartbeat(&ctx70(Some(Fault::WrongTypes)))["heartbeat_freq"],
             "1"
         );
         // 6.4: no variant, no version in the heartbeat.
-        let c64 = AgentContext {
-            profile: super::super::version::lookup("6.4").expect("6.4 profile"),
-            fault: None,
-        };
+        let c64 = test_context("6.4", None);
         assert!(heartbeat(&c64).get("version").is_none());
         assert!(checks_request(&c64, &s, 0).get("variant").is_none());
     }

@@ -142,15 +142,15 @@ pub enum Sent {
     Close,
 }
 
-/// Encode a JSON value as a frame, applying the frame-level faults. `compress` is what
-/// the real peer would do; `uncompressed` overrides it.
-pub fn encode(
-    value: &Value,
+/// Encode a payload (JSON, or an agent's plain text) as a frame, applying the
+/// frame-level faults. `compress` is what the real peer would do; `uncompressed`
+/// overrides it.
+pub fn encode_bytes(
+    payload: &[u8],
     compress: bool,
     fault: Option<Fault>,
     bad: BadFrame,
 ) -> (Vec<u8>, Sent) {
-    let payload = value.to_string().into_bytes();
     let mut opts = FrameOptions {
         compress: compress && !is(fault, Fault::Uncompressed),
         ..FrameOptions::default()
@@ -161,7 +161,7 @@ pub fn encode(
     let mut after = Sent::Continue;
     if is(fault, Fault::BadFrame) {
         let wire_len = if opts.compress {
-            crate::frame::zbxd::zlib_compress(&payload).len() as u64
+            crate::frame::zbxd::zlib_compress(payload).len() as u64
         } else {
             payload.len() as u64
         };
@@ -174,10 +174,10 @@ pub fn encode(
             BadFrame::ShortLength => opts.datalen = Some(wire_len.saturating_sub(5)),
         }
     }
-    (encode_frame(&payload, &opts), after)
+    (encode_frame(payload, &opts), after)
 }
 
-/// Send a JSON value (see [`encode`]).
+/// Send a JSON value (see [`encode_bytes`]).
 pub async fn send(
     conn: &mut Conn,
     value: &Value,
@@ -185,7 +185,18 @@ pub async fn send(
     fault: Option<Fault>,
     bad: BadFrame,
 ) -> Sent {
-    let (bytes, after) = encode(value, compress, fault, bad);
+    send_bytes(conn, &value.to_string().into_bytes(), compress, fault, bad).await
+}
+
+/// Send any payload (see [`encode_bytes`]).
+pub async fn send_bytes(
+    conn: &mut Conn,
+    payload: &[u8],
+    compress: bool,
+    fault: Option<Fault>,
+    bad: BadFrame,
+) -> Sent {
+    let (bytes, after) = encode_bytes(payload, compress, fault, bad);
     match conn.write_all(&bytes, WRITE_TIMEOUT).await {
         Ok(()) => after,
         Err(_) => Sent::Close,
@@ -241,6 +252,10 @@ mod tests {
         assert_eq!(classify(b" \r\n"), Payload::Other);
     }
 
+    fn encode(v: &Value, compress: bool, fault: Option<Fault>, bad: BadFrame) -> (Vec<u8>, Sent) {
+        encode_bytes(v.to_string().as_bytes(), compress, fault, bad)
+    }
+
     #[test]
     fn bad_frames_do_not_decode() {
         let codec = ZbxdCodec::new(MAX_FRAME);
@@ -257,5 +272,21 @@ mod tests {
         assert!(codec.decode_exact(&extra).is_err());
         let (plain, _) = encode(&v, true, Some(Fault::Uncompressed), BadFrame::Magic);
         assert_eq!(codec.decode_exact(&plain).map(|f| f.flags), Ok(0x01));
+    }
+
+    #[test]
+    fn text_frames_break_only_under_frame_faults() {
+        let codec = ZbxdCodec::new(MAX_FRAME);
+        let (ok, _) = encode_bytes(b"1", false, None, BadFrame::Magic);
+        assert_eq!(
+            codec.decode_exact(&ok).map(|f| f.payload.to_vec()),
+            Ok(b"1".to_vec())
+        );
+        for bad in [BadFrame::Magic, BadFrame::Truncated, BadFrame::ShortLength] {
+            let (b, _) = encode_bytes(b"1", false, Some(Fault::BadFrame), bad);
+            assert!(codec.decode_exact(&b).is_err(), "{bad:?}");
+        }
+        let (extra, _) = encode_bytes(b"1", false, Some(Fault::ExtraBytes), BadFrame::Magic);
+        assert!(codec.decode_exact(&extra).is_err());
     }
 }

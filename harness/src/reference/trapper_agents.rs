@@ -19,10 +19,13 @@
 //! a `timeout`. `agent data` rows may be itemid rows (7.0 agents): such a row counts as
 //! processed when the message's top-level host is known.
 
-use super::agent_registry::{info, is, send_payload, AgentContext, AgentFault};
-use super::version::parse_major_minor;
+use super::agent_common::info;
+use super::context::{PeerContext, Setup};
+use super::fault::{is, Fault};
+use super::task::{self, RunningPeer, Serve};
+use super::version::{parse_major_minor, AGENT_ITEMIDS_FROM, AGENT_WITHOUT_VERSION};
 use super::wire::{self, BadFrame, Conn, Payload, Sent};
-use super::Serve;
+use crate::catalog::versions::feature;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -35,8 +38,15 @@ const ITEMS: &[(&str, u64, u64)] = &[("agent.ping", 10001, 1), ("agent.version",
 /// The item configuration revision a 6.4+ reference server announces.
 pub(crate) const REVISION: u64 = 7001;
 
+/// Start the server trapper for agents and senders: it listens.
+pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
+    let listener = setup.bind().await?;
+    let peer: Arc<dyn Serve> = Arc::new(TrapperForAgents::new(setup.context()));
+    Ok(task::listening(setup.describe, listener, peer))
+}
+
 pub(crate) struct TrapperForAgents {
-    ctx: AgentContext,
+    ctx: PeerContext,
 }
 
 fn known(name: &str) -> bool {
@@ -44,7 +54,7 @@ fn known(name: &str) -> bool {
 }
 
 impl TrapperForAgents {
-    pub fn new(ctx: AgentContext) -> Self {
+    pub fn new(ctx: PeerContext) -> Self {
         TrapperForAgents { ctx }
     }
 
@@ -53,7 +63,7 @@ impl TrapperForAgents {
         let Some(frame) = wire::read_one(&mut conn, wire::REQUEST_TIMEOUT).await else {
             return;
         };
-        if is(fault, AgentFault::NoReply) {
+        if is(fault, Fault::NoReply) {
             wire::hold(&mut conn).await;
             return;
         }
@@ -70,20 +80,20 @@ impl TrapperForAgents {
                     // Written raw, without a ZBXD header (protocol.md §1.7).
                     let _ = conn.write_all(b"OK", wire::WRITE_TIMEOUT).await;
                 }
-                return wire::finish(conn, self.ctx.wire_fault()).await;
+                return wire::finish(conn, self.ctx.fault).await;
             }
         };
         let reply = match wire::request_of(&map) {
             Some("active checks") => self.active_checks(&map),
             Some("agent data") | Some("sender data") => self.values(&map, started),
-            _ => return wire::finish(conn, self.ctx.wire_fault()).await,
+            _ => return wire::finish(conn, self.ctx.fault).await,
         };
         self.reply(conn, &reply, compress).await
     }
 
     async fn reply(&self, mut conn: Conn, reply: &Value, compress: bool) {
         let payload = reply.to_string().into_bytes();
-        let sent = send_payload(
+        let sent = wire::send_bytes(
             &mut conn,
             &payload,
             compress,
@@ -93,26 +103,25 @@ impl TrapperForAgents {
         if sent.await == Sent::Close {
             return;
         }
-        wire::finish(conn, self.ctx.wire_fault()).await
+        wire::finish(conn, self.ctx.fault).await
     }
 
     fn active_checks(&self, request: &Map<String, Value>) -> Value {
         let fault = self.ctx.fault;
         let host = wire::str_of(request, "host").unwrap_or("");
-        if !known(host) || is(fault, AgentFault::WrongResponse) {
+        if !known(host) || is(fault, Fault::WrongResponse) {
             return json!({"response": "failed", "info": format!("host [{host}] not found")});
         }
-        // Without a version the server treats the agent as 4.2 (protocol.md §3.2).
         let version = match request.get("version").and_then(Value::as_str) {
             Some(v) => parse_major_minor(Some(v)),
-            None => (4, 2),
+            None => AGENT_WITHOUT_VERSION,
         };
-        let modern = version >= (4, 4);
-        let wrong_types = is(fault, AgentFault::WrongTypes);
-        let missing = is(fault, AgentFault::MissingFields);
-        let revisions = self.ctx.profile.agent_item_revisions();
+        let modern = version >= AGENT_ITEMIDS_FROM;
+        let wrong_types = is(fault, Fault::WrongTypes);
+        let missing = is(fault, Fault::MissingFields);
+        let revisions = self.ctx.has(feature::AGENT_ITEM_REVISIONS);
         if revisions
-            && !is(fault, AgentFault::StaleRevision)
+            && !is(fault, Fault::StaleRevision)
             && request.get("config_revision").and_then(Value::as_u64) == Some(REVISION)
         {
             // The agent's items are current: a bare success, no data and no revision
@@ -138,7 +147,7 @@ impl TrapperForAgents {
                         "mtime": 0,
                     })
                 };
-                if modern && self.ctx.profile.agent_variant() {
+                if modern && self.ctx.has(feature::ITEM_TIMEOUTS) {
                     item["timeout"] = json!("3s");
                 }
                 if missing {
@@ -193,14 +202,14 @@ impl TrapperForAgents {
         };
         let mut processed = rows.iter().filter(|r| ok(r)).count();
         let mut failed = rows.len() - processed;
-        if is(fault, AgentFault::WrongResponse) {
+        if is(fault, Fault::WrongResponse) {
             failed += processed;
             processed = 0;
         }
         let text = info(processed, failed, started.elapsed().as_secs_f64());
-        if is(fault, AgentFault::MissingFields) {
+        if is(fault, Fault::MissingFields) {
             json!({"response": "success"})
-        } else if is(fault, AgentFault::WrongTypes) {
+        } else if is(fault, Fault::WrongTypes) {
             json!({"response": "success", "info": processed})
         } else {
             json!({"response": "success", "info": text})
@@ -224,13 +233,11 @@ impl Serve for TrapperForAgents {
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::test_context;
     use super::*;
 
-    fn peer(fault: Option<AgentFault>) -> TrapperForAgents {
-        TrapperForAgents::new(AgentContext {
-            profile: super::super::version::lookup("6.0").expect("6.0 profile"),
-            fault,
-        })
+    fn peer(fault: Option<Fault>) -> TrapperForAgents {
+        TrapperForAgents::new(test_context("6.0", fault))
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -257,10 +264,7 @@ mod tests {
 
     #[test]
     fn revisions_at_7_0() {
-        let p = TrapperForAgents::new(AgentContext {
-            profile: super::super::version::lookup("7.0").expect("7.0 profile"),
-            fault: None,
-        });
+        let p = TrapperForAgents::new(test_context("7.0", None));
         let first = p.active_checks(&obj(json!({"request": "active checks", "host": "h",
             "version": "7.0.22", "variant": 2, "session": "a".repeat(32), "config_revision": 0})));
         assert_eq!(first["config_revision"], REVISION);
@@ -297,7 +301,7 @@ mod tests {
             info.starts_with("processed: 1; failed: 2; total: 3; seconds spent: "),
             "{info}"
         );
-        let wrong = peer(Some(AgentFault::WrongResponse)).values(
+        let wrong = peer(Some(Fault::WrongResponse)).values(
             &obj(json!({"request": "sender data", "data": [{"host": "h", "key": "k", "value": "1"}]})),
             Instant::now(),
         );

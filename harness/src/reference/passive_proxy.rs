@@ -22,15 +22,37 @@
 //! `active checks`, 6.4+ host data from `active check heartbeat`, results of the tasks an
 //! acknowledgement carries); `proxy tasks` answers with the task results.
 
+use super::context::{PeerContext, Setup};
 use super::data;
 use super::fault::{is, Fault};
 use super::sections::Sections;
+use super::task::{self, RunningPeer, Serve};
 use super::wire::{self, BadFrame, Conn, Payload, Sent};
-use super::{PeerContext, Serve};
+use crate::catalog::versions::feature;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+
+/// Start the passive proxy: it listens, and its worker polls and discovers what its
+/// configuration names.
+pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
+    let listener = setup.bind().await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ctx = setup.context();
+    let sections = Arc::new(Sections::new(ctx.version.clone(), ctx.fault));
+    let peer: Arc<dyn Serve> = Arc::new(PassiveProxy::new(ctx, sections.clone()));
+    Ok(task::spawn(
+        setup.describe,
+        Some(addr),
+        move |stop| async move {
+            tokio::select! {
+                _ = task::serve(listener, peer, stop) => {}
+                _ = sections.run() => {}
+            }
+        },
+    ))
+}
 
 /// Passive proxy state shared by all its connections.
 pub(crate) struct PassiveProxy {
@@ -98,7 +120,7 @@ impl PassiveProxy {
             Payload::Other => return self.silence(conn).await,
         };
         match wire::request_of(&map) {
-            Some("proxy config") if self.ctx.profile.incremental_config() => {
+            Some("proxy config") if self.ctx.has(feature::INCREMENTAL_CONFIG) => {
                 self.config_dialogue(conn, frame.is_compressed()).await
             }
             Some("proxy config") => self.proxy_config(conn, &map).await,
@@ -138,21 +160,18 @@ impl PassiveProxy {
             reply.insert("info".into(), json!("cannot find pair with name \"data\""));
         }
         if !is(fault, Fault::MissingFields) {
-            reply.insert(
-                "version".into(),
-                json!(data::version_of(self.ctx.profile, fault)),
-            );
+            reply.insert("version".into(), json!(self.ctx.announced()));
         }
         if has_data {
             // Like the real proxy, a configuration with data is applied whatever the
-            // verdict says.
+            // verdict says; tables it leaves out are kept.
             if let Some(tables) = request.get("data").and_then(Value::as_object) {
                 if let Some(items) = data::trapper_items(tables) {
                     if let Ok(mut g) = self.state.lock() {
                         g.history.items = items;
                     }
                 }
-                self.sections.configure(tables, true);
+                self.sections.configure(tables, false);
             }
         }
         let reply = Value::Object(reply);
@@ -171,10 +190,7 @@ impl PassiveProxy {
             .map(|g| (g.config_revision, g.hostmap_revision))
             .unwrap_or_default();
         let mut info = Map::new();
-        info.insert(
-            "version".into(),
-            json!(data::version_of(self.ctx.profile, fault)),
-        );
+        info.insert("version".into(), json!(self.ctx.announced()));
         if !is(fault, Fault::MissingFields) {
             let session = if is(fault, Fault::WrongTypes) {
                 self.ctx.session.chars().take(31).collect()
@@ -189,7 +205,7 @@ impl PassiveProxy {
             };
             info.insert("config_revision".into(), json!(revision));
         }
-        if self.ctx.profile.proxy_groups() && hostmap != 0 {
+        if self.ctx.has(feature::PROXY_GROUPS) && hostmap != 0 {
             info.insert("hostmap_revision".into(), json!(hostmap));
         }
         // The revision reply echoes the request's frame flags (protocol.md §1.2).
@@ -226,10 +242,7 @@ impl PassiveProxy {
             }
         }
         if !is(fault, Fault::MissingFields) {
-            reply.insert(
-                "version".into(),
-                json!(data::version_of(self.ctx.profile, fault)),
-            );
+            reply.insert("version".into(), json!(self.ctx.announced()));
         }
         if wire::send(
             &mut conn,
@@ -340,7 +353,7 @@ impl PassiveProxy {
         let fault = self.fault();
         let Some(batch) = self.snapshot() else { return };
         let mut body = data::proxy_data(
-            self.ctx.profile,
+            &self.ctx.version,
             fault,
             &self.ctx.session,
             batch.base,
@@ -379,7 +392,7 @@ impl PassiveProxy {
         let fault = self.fault();
         let mut reply = Map::new();
         let taken = self.sections.take_results(&mut reply);
-        if let Value::Object(rest) = data::proxy_tasks(self.ctx.profile, fault) {
+        if let Value::Object(rest) = data::proxy_tasks(&self.ctx.version, fault) {
             reply.extend(rest);
         }
         let reply = Value::Object(reply);

@@ -29,8 +29,11 @@
 //! Rows, results and availability changes stay until the server takes them (a
 //! successful acknowledgement); a fresh state per reference peer, like a fresh proxy.
 
+use super::data;
 use super::fault::{is, Fault};
-use super::version::VersionProfile;
+use super::wire;
+use crate::catalog::versions::feature;
+use crate::catalog::VersionInfo;
 use crate::frame::{encode_frame, FrameOptions, ZbxdCodec};
 use crate::transport::{connect_tcp, Connection};
 use serde_json::{json, Map, Value};
@@ -109,7 +112,7 @@ pub(crate) struct Taken {
 /// The sections a reference proxy collects (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct Sections {
-    profile: &'static VersionProfile,
+    version: Arc<VersionInfo>,
     fault: Option<Fault>,
     state: Mutex<State>,
 }
@@ -174,9 +177,9 @@ fn push_row(q: &mut VecDeque<Value>, row: Value) {
 }
 
 impl Sections {
-    pub fn new(profile: &'static VersionProfile, fault: Option<Fault>) -> Self {
+    pub fn new(version: Arc<VersionInfo>, fault: Option<Fault>) -> Self {
         Sections {
-            profile,
+            version,
             fault,
             state: Mutex::new(State::default()),
         }
@@ -210,7 +213,7 @@ impl Sections {
             g.hosts.clear();
         }
         let hostids: HashSet<u64> = g.hosts.values().map(|(id, _)| *id).collect();
-        if self.profile.incremental_config() {
+        if self.version.has(feature::PROXY_HOST_DATA) {
             // 7.0.22 reports hosts that left the configuration as unknown (0).
             for id in old_hosts.keys().filter(|id| !hostids.contains(id)) {
                 g.host_queue.insert(*id, 0);
@@ -311,7 +314,7 @@ impl Sections {
     pub fn trapper(&self, request: &Map<String, Value>, peer_ip: &str) -> Option<Option<Value>> {
         match request.get("request").and_then(Value::as_str)? {
             "active checks" => Some(Some(self.active_checks(request, peer_ip))),
-            "active check heartbeat" if self.profile.agent_heartbeat() => {
+            "active check heartbeat" if self.version.has(feature::AGENT_HEARTBEAT) => {
                 self.heartbeat(request);
                 Some(None)
             }
@@ -342,9 +345,10 @@ impl Sections {
             };
             let dns = if flags == 2 { interface } else { "localhost" };
             let port = request.get("port").and_then(Value::as_u64).unwrap_or(10050);
-            let numbers = self.profile.numeric_autoreg() != is(self.fault, Fault::BrokenSections);
+            let numbers =
+                self.version.has(feature::NUMERIC_AUTOREG) != is(self.fault, Fault::BrokenSections);
             let mut row = Map::new();
-            row.insert("clock".into(), json!(super::data::now().0));
+            row.insert("clock".into(), json!(data::now().0));
             row.insert("host".into(), json!(host));
             row.insert("ip".into(), json!(ip));
             row.insert("dns".into(), json!(dns));
@@ -364,7 +368,7 @@ impl Sections {
             if flags != 0 {
                 row.insert(
                     "flags".into(),
-                    if self.profile.numeric_autoreg() {
+                    if self.version.has(feature::NUMERIC_AUTOREG) {
                         json!(flags)
                     } else {
                         json!(flags.to_string())
@@ -398,7 +402,7 @@ impl Sections {
     /// and diagnostic data tasks leave results for a later `proxy data`.
     pub fn accept_tasks(&self, tasks: &[Value]) {
         let Some(mut g) = self.lock() else { return };
-        let clock = super::data::now().0;
+        let clock = data::now().0;
         for t in tasks {
             let parent = t.get("parent_taskid").and_then(Value::as_u64).unwrap_or(0);
             // A task older than its ttl is answered "expired" (6.0.14 task manager).
@@ -478,7 +482,7 @@ impl Sections {
             "auto registration",
             g.autoreg.iter().cloned().collect(),
         );
-        if self.profile.incremental_config() {
+        if self.version.has(feature::PROXY_HOST_DATA) {
             let rows: Vec<Value> = std::mem::take(&mut g.host_queue)
                 .into_iter()
                 .map(|(hostid, status)| {
@@ -569,7 +573,8 @@ impl Sections {
             for p in polls {
                 let me = self.clone();
                 work.spawn(async move {
-                    let answered = poll(&p, me.profile.json_passive_checks()).await;
+                    let json_checks = me.version.has(feature::JSON_PASSIVE_CHECKS);
+                    let answered = poll(&p, json_checks).await;
                     if let Some(mut g) = me.lock() {
                         g.busy.remove(&('p', p.interfaceid));
                         if answered {
@@ -588,7 +593,8 @@ impl Sections {
             for d in runs {
                 let me = self.clone();
                 work.spawn(async move {
-                    let rows = discover(&d, me.profile, is(me.fault, Fault::BrokenSections)).await;
+                    let run_end = me.version.has(feature::DISCOVERY_RUN_END);
+                    let rows = discover(&d, run_end, is(me.fault, Fault::BrokenSections)).await;
                     if let Some(mut g) = me.lock() {
                         g.busy.remove(&('d', d.druleid));
                         for r in rows {
@@ -635,11 +641,7 @@ async fn poll(p: &Polled, json_checks: bool) -> bool {
     let Ok(stream) = connect_tcp(&p.addr, CONNECT_TIMEOUT).await else {
         return false;
     };
-    let mut conn = Connection::new(
-        stream,
-        ZbxdCodec::new(super::wire::MAX_FRAME),
-        p.addr.clone(),
-    );
+    let mut conn = Connection::new(stream, ZbxdCodec::new(wire::MAX_FRAME), p.addr.clone());
     let request = if json_checks {
         json!({"request": "passive checks", "data": [{"key": p.key, "timeout": 3}]}).to_string()
     } else {
@@ -662,12 +664,12 @@ async fn poll(p: &Polled, json_checks: bool) -> bool {
     answered
 }
 
-/// One run of a discovery rule: a TCP connect per check and port, then the rows.
-async fn discover(d: &Drule, profile: &VersionProfile, broken: bool) -> Vec<Value> {
-    let seven = profile.json_passive_checks();
+/// One run of a discovery rule: a TCP connect per check and port, then the rows;
+/// `run_end` (`discovery-run-end`): rows without dns and a last row closing the run.
+async fn discover(d: &Drule, run_end: bool, broken: bool) -> Vec<Value> {
     let mut rows = Vec::new();
     let mut any_up = false;
-    let clock = super::data::now().0;
+    let clock = data::now().0;
     for (dcheckid, ports) in &d.checks {
         for port in ports {
             let up = connect_tcp(&format!("{}:{port}", d.ip), CONNECT_TIMEOUT)
@@ -679,7 +681,7 @@ async fn discover(d: &Drule, profile: &VersionProfile, broken: bool) -> Vec<Valu
             row.insert("drule".into(), json!(d.druleid));
             row.insert("dcheck".into(), json!(dcheckid));
             row.insert("ip".into(), json!(d.ip));
-            if !seven {
+            if !run_end {
                 row.insert("dns".into(), json!("localhost"));
             }
             row.insert(
@@ -701,14 +703,14 @@ async fn discover(d: &Drule, profile: &VersionProfile, broken: bool) -> Vec<Valu
     host.insert("drule".into(), json!(d.druleid));
     host.insert("dcheck".into(), Value::Null);
     host.insert("ip".into(), json!(d.ip));
-    if !seven {
+    if !run_end {
         host.insert("dns".into(), json!("localhost"));
     }
     if !any_up {
         host.insert("status".into(), json!(1));
     }
     rows.push(Value::Object(host));
-    if seven {
+    if run_end {
         rows.push(
             json!({"clock": clock, "drule": d.druleid, "dcheck": null, "ip": "", "status": 4}),
         );
@@ -719,7 +721,11 @@ async fn discover(d: &Drule, profile: &VersionProfile, broken: bool) -> Vec<Valu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roles::version::lookup;
+    use crate::reference::context::test_context;
+
+    fn lookup(version: &str) -> Option<Arc<VersionInfo>> {
+        Some(test_context(version, None).version)
+    }
 
     fn tables() -> Map<String, Value> {
         json!({

@@ -9,21 +9,31 @@
 //! "error"}` when the request itself is malformed. Plain keys are still answered the
 //! old way; a payload that is not valid JSON is taken for a key, as the real agents do.
 
-use super::agent_registry::{is, send_payload, AgentContext, AgentFault};
+use super::agent_common::value_of;
+use super::context::{PeerContext, Setup};
+use super::fault::{is, Fault};
+use super::task::{self, RunningPeer, Serve};
 use super::wire::{self, BadFrame, Conn, Sent};
-use super::Serve;
+use crate::catalog::versions::feature;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// The host name the reference agents report (`agent.hostname`, active `host`).
-pub(crate) const AGENT_HOST: &str = "zbx-conform-agent";
 /// The message of agentd for a key it does not know.
 const UNSUPPORTED: &str = "Unsupported item key.";
 
+/// Start the passive agent: it listens.
+pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
+    let listener = setup.bind().await?;
+    let peer: Arc<dyn Serve> = Arc::new(AgentPassive {
+        ctx: setup.context(),
+    });
+    Ok(task::listening(setup.describe, listener, peer))
+}
+
 pub(crate) struct AgentPassive {
-    ctx: AgentContext,
+    ctx: PeerContext,
 }
 
 /// What the agent answers to one key.
@@ -33,45 +43,24 @@ pub(crate) enum Answer {
     NotSupported(String),
 }
 
-/// The value of one of the reference agents' keys, or `None` for an unknown key.
-/// Shared with the active agent, which reports the same values.
-pub(crate) fn value_of(ctx: &AgentContext, key: &str) -> Option<String> {
-    let wrong = is(ctx.fault, AgentFault::WrongResponse);
-    match key {
-        "agent.ping" => Some(if wrong { "0" } else { "1" }.to_string()),
-        "agent.version" => Some(
-            if wrong {
-                super::version::WRONG_VERSION
-            } else {
-                ctx.profile.full
-            }
-            .to_string(),
-        ),
-        "agent.hostname" => Some(AGENT_HOST.to_string()),
-        // zabbix_agentd (6.0+): what `run --peer` asks to name the program.
-        "agent.variant" => Some("1".to_string()),
-        _ => None,
-    }
-}
-
 /// The agent's answer to `key`.
-pub(crate) fn answer(ctx: &AgentContext, key: &str) -> Answer {
+pub(crate) fn answer(ctx: &PeerContext, key: &str) -> Answer {
     match value_of(ctx, key) {
         Some(v) => Answer::Value(v),
         // wrong-response: a value where the key is unsupported.
-        None if is(ctx.fault, AgentFault::WrongResponse) => Answer::Value("0".into()),
+        None if is(ctx.fault, Fault::WrongResponse) => Answer::Value("0".into()),
         None => Answer::NotSupported(UNSUPPORTED.into()),
     }
 }
 
 /// The reply payload for an answer, with the text-level faults applied.
-pub(crate) fn payload(fault: Option<AgentFault>, answer: &Answer) -> Vec<u8> {
+pub(crate) fn payload(fault: Option<Fault>, answer: &Answer) -> Vec<u8> {
     match answer {
         Answer::Value(v) => v.as_bytes().to_vec(),
-        Answer::NotSupported(_) if is(fault, AgentFault::MissingFields) => {
+        Answer::NotSupported(_) if is(fault, Fault::MissingFields) => {
             b"ZBX_NOTSUPPORTED\0".to_vec()
         }
-        Answer::NotSupported(m) if is(fault, AgentFault::NoNul) => {
+        Answer::NotSupported(m) if is(fault, Fault::NoNul) => {
             format!("ZBX_NOTSUPPORTED {m}").into_bytes()
         }
         Answer::NotSupported(m) => {
@@ -83,8 +72,8 @@ pub(crate) fn payload(fault: Option<AgentFault>, answer: &Answer) -> Vec<u8> {
 }
 
 /// The 7.0 JSON request in `payload`, if it is a JSON object and the peer speaks 7.0.
-fn json_request(ctx: &AgentContext, payload: &[u8]) -> Option<Map<String, Value>> {
-    if !ctx.profile.json_passive_checks() || is(ctx.fault, AgentFault::NoJson) {
+fn json_request(ctx: &PeerContext, payload: &[u8]) -> Option<Map<String, Value>> {
+    if !ctx.has(feature::JSON_PASSIVE_CHECKS) || is(ctx.fault, Fault::NoJson) {
         return None;
     }
     match serde_json::from_slice::<Value>(payload) {
@@ -114,8 +103,8 @@ fn missing(what: &str, name: &str) -> String {
 
 /// The reply to a JSON passive check request: `Ok(item)` for the first item's value or
 /// error, `Err(message)` for a malformed request.
-fn json_answer(ctx: &AgentContext, request: &Map<String, Value>) -> Result<Value, String> {
-    let wrong = is(ctx.fault, AgentFault::WrongResponse);
+fn json_answer(ctx: &PeerContext, request: &Map<String, Value>) -> Result<Value, String> {
+    let wrong = is(ctx.fault, Fault::WrongResponse);
     let req = match request.get("request") {
         Some(Value::String(r)) => r.as_str(),
         _ => return Err(missing("object", "request")),
@@ -149,7 +138,7 @@ fn json_answer(ctx: &AgentContext, request: &Map<String, Value>) -> Result<Value
         return Ok(json!({"error": "Unsupported timeout value."}));
     }
     Ok(match answer(ctx, key) {
-        Answer::Value(v) if is(ctx.fault, AgentFault::WrongTypes) => {
+        Answer::Value(v) if is(ctx.fault, Fault::WrongTypes) => {
             json!({"value": v.parse::<i64>().map_or(json!(v), |n| json!(n))})
         }
         Answer::Value(v) => json!({"value": v}),
@@ -158,11 +147,11 @@ fn json_answer(ctx: &AgentContext, request: &Map<String, Value>) -> Result<Value
 }
 
 /// The whole JSON reply, with the JSON-level faults applied.
-pub(crate) fn json_reply(ctx: &AgentContext, request: &Map<String, Value>) -> Value {
+pub(crate) fn json_reply(ctx: &PeerContext, request: &Map<String, Value>) -> Value {
     let mut reply = Map::new();
-    reply.insert("version".into(), json!(ctx.profile.full));
-    if !is(ctx.fault, AgentFault::MissingFields) {
-        let variant = if is(ctx.fault, AgentFault::WrongTypes) {
+    reply.insert("version".into(), json!(ctx.version.announce));
+    if !is(ctx.fault, Fault::MissingFields) {
+        let variant = if is(ctx.fault, Fault::WrongTypes) {
             json!("1")
         } else {
             json!(1)
@@ -186,16 +175,12 @@ fn key_of(payload: &[u8]) -> String {
 }
 
 impl AgentPassive {
-    pub fn new(ctx: AgentContext) -> Self {
-        AgentPassive { ctx }
-    }
-
     async fn handle(self: Arc<Self>, mut conn: Conn) {
         let fault = self.ctx.fault;
         let Some(frame) = wire::read_one(&mut conn, wire::REQUEST_TIMEOUT).await else {
             return;
         };
-        if is(fault, AgentFault::NoReply) {
+        if is(fault, Fault::NoReply) {
             wire::hold(&mut conn).await;
             return;
         }
@@ -204,10 +189,10 @@ impl AgentPassive {
             None => payload(fault, &answer(&self.ctx, &key_of(&frame.payload))),
         };
         // agentd answers plain frames whatever the request was.
-        if send_payload(&mut conn, &reply, false, fault, BadFrame::Magic).await == Sent::Close {
+        if wire::send_bytes(&mut conn, &reply, false, fault, BadFrame::Magic).await == Sent::Close {
             return;
         }
-        wire::finish(conn, self.ctx.wire_fault()).await
+        wire::finish(conn, fault).await
     }
 }
 
@@ -219,13 +204,11 @@ impl Serve for AgentPassive {
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::test_context;
     use super::*;
 
-    fn ctx(fault: Option<AgentFault>) -> AgentContext {
-        AgentContext {
-            profile: super::super::version::lookup("6.0").expect("6.0 profile"),
-            fault,
-        }
+    fn ctx(fault: Option<Fault>) -> PeerContext {
+        test_context("6.0", fault)
     }
 
     #[test]
@@ -240,14 +223,11 @@ mod tests {
         assert_eq!(key_of(b"agent.ping\r\n"), "agent.ping");
     }
 
-    fn ctx70(fault: Option<AgentFault>) -> AgentContext {
-        AgentContext {
-            profile: super::super::version::lookup("7.0").expect("7.0 profile"),
-            fault,
-        }
+    fn ctx70(fault: Option<Fault>) -> PeerContext {
+        test_context("7.0", fault)
     }
 
-    fn reply70(fault: Option<AgentFault>, request: Value) -> Value {
+    fn reply70(fault: Option<Fault>, request: Value) -> Value {
         let c = ctx70(fault);
         let req = json_request(&c, request.to_string().as_bytes());
         match req {
@@ -295,40 +275,39 @@ mod tests {
         let c60 = ctx(None);
         assert!(json_request(&c60, check("agent.ping", json!(3)).to_string().as_bytes()).is_none());
         // Faults.
-        assert!(reply70(
-            Some(AgentFault::MissingFields),
-            check("agent.ping", json!(3))
-        )
-        .get("variant")
-        .is_none());
-        let wt = reply70(Some(AgentFault::WrongTypes), check("agent.ping", json!(3)));
+        assert!(
+            reply70(Some(Fault::MissingFields), check("agent.ping", json!(3)))
+                .get("variant")
+                .is_none()
+        );
+        let wt = reply70(Some(Fault::WrongTypes), check("agent.ping", json!(3)));
         assert_eq!(
             (wt["variant"].clone(), wt["data"][0]["value"].clone()),
             (json!("1"), json!(1))
         );
         assert_eq!(
-            reply70(Some(AgentFault::WrongResponse), nope)["data"][0]["value"],
+            reply70(Some(Fault::WrongResponse), nope)["data"][0]["value"],
             "1"
         );
         assert_eq!(
-            reply70(Some(AgentFault::NoJson), check("agent.ping", json!(3))),
+            reply70(Some(Fault::NoJson), check("agent.ping", json!(3))),
             json!("ZBX_NOTSUPPORTED\u{0}Unsupported item key.")
         );
     }
 
     #[test]
     fn faults_change_the_text() {
-        let nul = Some(AgentFault::NoNul);
+        let nul = Some(Fault::NoNul);
         assert_eq!(
             payload(nul, &answer(&ctx(nul), "x")),
             b"ZBX_NOTSUPPORTED Unsupported item key."
         );
-        let missing = Some(AgentFault::MissingFields);
+        let missing = Some(Fault::MissingFields);
         assert_eq!(
             payload(missing, &answer(&ctx(missing), "x")),
             b"ZBX_NOTSUPPORTED\0"
         );
-        let wrong = Some(AgentFault::WrongResponse);
+        let wrong = Some(Fault::WrongResponse);
         assert_eq!(payload(wrong, &answer(&ctx(wrong), "agent.ping")), b"0");
         assert_eq!(payload(wrong, &answer(&ctx(wrong), "x")), b"0");
     }

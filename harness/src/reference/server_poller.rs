@@ -9,11 +9,16 @@
 //! config"}` (0x01), the proxy's revision, the configuration answer (0x03: full sync for
 //! a new session or revision 0, `{}` when the proxy is at the server's revision), the
 //! proxy's response.
+//!
+//! The configuration it pushes is the version's fixture ([`super::server_config`]).
 
+use super::context::{PeerContext, Setup};
 use super::data;
 use super::fault::{is, Fault};
+use super::server_config::{self, ServerConfig};
+use super::task::{self, RunningPeer};
 use super::wire::{self, BadFrame, Sent};
-use super::PeerContext;
+use crate::catalog::versions::feature;
 use crate::transport::connect_tcp;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -24,18 +29,28 @@ pub const INTERVAL: Duration = Duration::from_millis(200);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Start the poller: it reads its configuration, then connects to the proxy.
+pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
+    let config = ServerConfig::load(&setup.data_root, &setup.version, &setup.lineage)?;
+    let proxy = setup.target()?;
+    let ctx = setup.context();
+    Ok(task::spawn(setup.describe, None, move |stop| {
+        task::until_stopped(stop, run(ctx, config, proxy))
+    }))
+}
+
 /// Run the poller's cycle forever (the caller stops it by dropping the future).
-pub(crate) async fn run(ctx: PeerContext, proxy: SocketAddr) {
+async fn run(ctx: PeerContext, config: ServerConfig, proxy: SocketAddr) {
     let mut compress = false;
     let mut session: Option<String> = None;
     loop {
-        if ctx.profile.incremental_config() {
-            config_dialogue(&ctx, proxy, &mut session).await;
+        if ctx.has(feature::INCREMENTAL_CONFIG) {
+            config_dialogue(&ctx, &config, proxy, &mut session).await;
         } else {
             exchange(
                 &ctx,
                 proxy,
-                &config_request(&ctx),
+                &config_request(&ctx, &config),
                 false,
                 BadFrame::Magic,
                 &mut compress,
@@ -60,12 +75,9 @@ pub(crate) async fn run(ctx: PeerContext, proxy: SocketAddr) {
     }
 }
 
-fn config_request(ctx: &PeerContext) -> Value {
-    let tables = data::config_tables(if is(ctx.fault, Fault::WrongTypes) {
-        ctx.fault
-    } else {
-        None
-    });
+fn config_request(ctx: &PeerContext, config: &ServerConfig) -> Value {
+    // Only `wrong-types` reaches the tables; `missing-fields` drops the wrapper instead.
+    let tables = config.tables(ctx.fault.filter(|f| *f == Fault::WrongTypes));
     if is(ctx.fault, Fault::MissingFields) {
         // The manual's (wrong) shape: tables next to "request", no "data" wrapper.
         let mut m = serde_json::Map::new();
@@ -78,7 +90,12 @@ fn config_request(ctx: &PeerContext) -> Value {
 }
 
 /// One 6.4+ configuration dialogue; `session` is the proxy session seen last.
-async fn config_dialogue(ctx: &PeerContext, proxy: SocketAddr, session: &mut Option<String>) {
+async fn config_dialogue(
+    ctx: &PeerContext,
+    config: &ServerConfig,
+    proxy: SocketAddr,
+    session: &mut Option<String>,
+) {
     let Ok(stream) = connect_tcp(&proxy.to_string(), CONNECT_TIMEOUT).await else {
         return;
     };
@@ -100,13 +117,13 @@ async fn config_dialogue(ctx: &PeerContext, proxy: SocketAddr, session: &mut Opt
         // The real server gives up on a revision reply it cannot parse.
         return;
     };
-    let sync = data::sync_for(ctx.fault, session.as_deref(), proxy_session, revision);
+    let sync = server_config::sync_for(ctx.fault, session.as_deref(), proxy_session, revision);
     *session = Some(proxy_session.to_string());
     if is(ctx.fault, Fault::NoReply) {
         wire::hold(&mut conn).await;
         return;
     }
-    let answer = Value::Object(data::config_answer(ctx.profile.protocol, ctx.fault, sync));
+    let answer = Value::Object(config.answer(ctx.fault, sync));
     if wire::send(&mut conn, &answer, true, ctx.fault, BadFrame::Truncated).await == Sent::Close {
         return;
     }

@@ -14,11 +14,13 @@
 //! collects from its configuration ([`super::sections`]) and runs the tasks a data
 //! response carries; `"upload":"disabled"` holds its history back until `enabled`.
 
+use super::context::{PeerContext, Setup};
 use super::data::{self, PROXY_HOST};
 use super::fault::{is, Fault};
 use super::sections::Sections;
+use super::task::{self, RunningPeer, Serve};
 use super::wire::{self, BadFrame, Conn, Payload, Sent};
-use super::{PeerContext, Serve};
+use crate::catalog::versions::feature;
 use crate::transport::connect_tcp;
 use serde_json::{json, Map, Value};
 use std::future::Future;
@@ -33,6 +35,29 @@ pub const INTERVAL: Duration = Duration::from_millis(200);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Start the active proxy: it connects to the server and listens as a trapper for
+/// agents and senders.
+pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
+    let server = setup.target()?;
+    let listener = setup.bind().await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ctx = setup.context();
+    let sections = Arc::new(Sections::new(ctx.version.clone(), ctx.fault));
+    let proxy = Arc::new(ActiveProxy::new(ctx, sections.clone()));
+    let trapper: Arc<dyn Serve> = proxy.clone();
+    Ok(task::spawn(
+        setup.describe,
+        Some(addr),
+        move |stop| async move {
+            tokio::select! {
+                _ = task::serve(listener, trapper, stop) => {}
+                _ = proxy.run(server) => {}
+                _ = sections.run() => {}
+            }
+        },
+    ))
+}
+
 /// The reference active proxy: its cycle ([`ActiveProxy::run`]) and its trapper.
 pub(crate) struct ActiveProxy {
     ctx: PeerContext,
@@ -41,7 +66,7 @@ pub(crate) struct ActiveProxy {
 }
 
 impl ActiveProxy {
-    pub fn new(ctx: PeerContext, sections: Arc<Sections>) -> Self {
+    fn new(ctx: PeerContext, sections: Arc<Sections>) -> Self {
         ActiveProxy {
             ctx,
             history: Mutex::new(data::History::default()),
@@ -49,9 +74,13 @@ impl ActiveProxy {
         }
     }
 
-    /// Take a configuration answer: 5.4/6.0 the bare tables, 6.4+ `data` (`{}`: none).
+    /// Take a configuration answer. With incremental-config (6.4+): its `data` (`{}`:
+    /// none), replacing everything on `full_sync`. Without (5.4/6.0): the bare tables,
+    /// each replacing its rows; tables the answer leaves out are kept, as the real
+    /// proxies keep them, so an answer of `{}` changes nothing.
     fn configure(&self, answer: &Map<String, Value>) {
-        let (tables, full) = if self.ctx.profile.incremental_config() {
+        let incremental = self.ctx.has(feature::INCREMENTAL_CONFIG);
+        let (tables, full) = if incremental {
             match answer.get("data").and_then(Value::as_object) {
                 Some(t) => (
                     t,
@@ -60,11 +89,11 @@ impl ActiveProxy {
                 None => return,
             }
         } else {
-            (answer, true)
+            (answer, false)
         };
         if let Some(items) = data::trapper_items(tables) {
             if let Ok(mut h) = self.history.lock() {
-                if full {
+                if full || !incremental {
                     h.items = items;
                 } else {
                     h.items.extend(items);
@@ -75,19 +104,19 @@ impl ActiveProxy {
     }
 
     /// Run the proxy's cycle forever (the caller stops it by dropping the future).
-    pub async fn run(self: Arc<Self>, server: SocketAddr) {
+    async fn run(self: Arc<Self>, server: SocketAddr) {
         let ctx = &self.ctx;
         let mut revisions = Revisions::default();
         let mut upload = true;
         loop {
-            if ctx.profile.sends_heartbeat() {
+            if ctx.has(feature::PROXY_HEARTBEAT) {
                 exchange(ctx, server, &heartbeat(ctx), BadFrame::Magic).await;
                 tokio::time::sleep(INTERVAL).await;
             }
             let request = config_request(ctx, &revisions);
             if let Some(answer) = exchange(ctx, server, &request, BadFrame::ShortLength).await {
                 self.configure(&answer);
-                if ctx.profile.incremental_config() && !is(ctx.fault, Fault::StaleRevision) {
+                if ctx.has(feature::INCREMENTAL_CONFIG) && !is(ctx.fault, Fault::StaleRevision) {
                     if answer.is_empty() && is(ctx.fault, Fault::ResetOnUnchanged) {
                         revisions = Revisions::default();
                     }
@@ -213,10 +242,7 @@ fn header(request: &str) -> Map<String, Value> {
 fn heartbeat(ctx: &PeerContext) -> Value {
     let mut m = header("proxy heartbeat");
     if !is(ctx.fault, Fault::MissingFields) {
-        m.insert(
-            "version".into(),
-            json!(data::version_of(ctx.profile, ctx.fault)),
-        );
+        m.insert("version".into(), json!(ctx.announced()));
     }
     Value::Object(m)
 }
@@ -253,11 +279,8 @@ fn config_request(ctx: &PeerContext, revisions: &Revisions) -> Value {
     if is(ctx.fault, Fault::MissingFields) {
         return Value::Object(m);
     }
-    m.insert(
-        "version".into(),
-        json!(data::version_of(ctx.profile, ctx.fault)),
-    );
-    if ctx.profile.incremental_config() {
+    m.insert("version".into(), json!(ctx.announced()));
+    if ctx.has(feature::INCREMENTAL_CONFIG) {
         m.insert("session".into(), json!(ctx.session));
         let revision = if is(ctx.fault, Fault::WrongTypes) {
             json!(revisions.config.to_string())
@@ -265,7 +288,7 @@ fn config_request(ctx: &PeerContext, revisions: &Revisions) -> Value {
             json!(revisions.config)
         };
         m.insert("config_revision".into(), revision);
-        if ctx.profile.proxy_groups() && revisions.hostmap != 0 {
+        if ctx.has(feature::PROXY_GROUPS) && revisions.hostmap != 0 {
             m.insert("hostmap_revision".into(), json!(revisions.hostmap));
         }
     }
@@ -275,7 +298,7 @@ fn config_request(ctx: &PeerContext, revisions: &Revisions) -> Value {
 fn data_request(ctx: &PeerContext, acked: u64) -> Map<String, Value> {
     let mut m = header("proxy data");
     m.extend(data::proxy_data(
-        ctx.profile,
+        &ctx.version,
         ctx.fault,
         &ctx.session,
         acked,
