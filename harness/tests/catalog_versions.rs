@@ -8,31 +8,32 @@ mod support;
 use rstest::rstest;
 use serde_json::{json, Value};
 use std::path::Path;
-use zbx_conform::catalog::{Body, Catalog, KindEntry, ANY_SIDE};
+use zbx_conform::catalog::{Body, Catalog};
 use zbx_conform::check::SchemaCache;
 
 const FAMILY: &str = "server-proxy";
 
-/// Every kind of the 6.4+ catalog (both versions have the same list).
-const KINDS_64: [&str; 17] = [
-    "failed.response",
-    "passive.proxy-config.request",
-    "passive.proxy-config.data",
-    "passive.proxy-data.request",
-    "passive.proxy-tasks.request",
-    "passive.proxy-data.ack",
-    "passive.proxy-tasks.ack",
-    "active.proxy-heartbeat.response",
-    "active.proxy-config.response",
-    "active.proxy-data.response",
-    "passive.proxy-config.revision",
-    "passive.proxy-config.response",
-    "passive.proxy-data.response",
-    "passive.proxy-tasks.response",
-    "active.proxy-heartbeat.request",
-    "active.proxy-config.request",
-    "active.proxy-data.request",
-];
+/// The versions with incremental configuration sync (6.4 on): the catalog's, not a
+/// hand-kept list, so a version added as data is checked too.
+fn incremental_versions() -> Vec<String> {
+    versions_where(|v| v.has("incremental-config"))
+}
+
+/// The versions that push the whole configuration (5.4, 6.0).
+fn full_config_versions() -> Vec<String> {
+    versions_where(|v| !v.has("incremental-config"))
+}
+
+fn versions_where(pred: impl Fn(&zbx_conform::catalog::VersionInfo) -> bool) -> Vec<String> {
+    let v: Vec<String> = catalog()
+        .all_versions()
+        .iter()
+        .filter(|v| pred(v))
+        .map(|v| v.version.clone())
+        .collect();
+    assert!(!v.is_empty());
+    v
+}
 
 fn catalog() -> &'static Catalog {
     support::catalog()
@@ -40,12 +41,6 @@ fn catalog() -> &'static Catalog {
 
 fn cache() -> &'static SchemaCache {
     support::schema_cache()
-}
-
-fn entry(version: &str, kind: &str) -> &'static KindEntry {
-    catalog()
-        .kind(FAMILY, version, kind)
-        .unwrap_or_else(|| panic!("{kind} {version} is in the catalog"))
 }
 
 fn read_json(p: &Path) -> Value {
@@ -56,10 +51,6 @@ fn read_json(p: &Path) -> Value {
 
 fn fixture(version: &str, kind: &str) -> Value {
     read_json(&catalog().fixture_path(FAMILY, version, kind))
-}
-
-fn schema(version: &str, kind: &str) -> Value {
-    read_json(&catalog().schema_path(FAMILY, version, kind))
 }
 
 /// Violations of `instance` against the kind's schema in `version`.
@@ -91,14 +82,6 @@ fn classify(version: &str, from: &str, body: &Value) -> Option<&'static str> {
         .map(|k| k.kind.as_str())
 }
 
-/// The concrete sides that send messages in this family (for kinds sent by `any`).
-fn senders(e: &KindEntry) -> Vec<String> {
-    if e.from != ANY_SIDE {
-        return vec![e.from.clone()];
-    }
-    vec!["proxy".to_string(), "server".to_string()]
-}
-
 // ---------------------------------------------------------------- JSON helpers
 
 fn obj(v: &mut Value) -> &mut serde_json::Map<String, Value> {
@@ -119,284 +102,179 @@ fn without(base: &Value, key: &str) -> Value {
     out
 }
 
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
-/// Pointers of every object member anywhere in `v` (not array elements themselves).
-fn member_pointers(v: &Value, at: &str, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                let p = format!("{at}/{}", escape(k));
-                out.push(p.clone());
-                member_pointers(child, &p, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                member_pointers(child, &format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A value of a different JSON type than `v`.
-fn wrong_type(v: &Value) -> Value {
-    match v {
-        Value::String(_) => json!(7),
-        Value::Number(_) => json!("7"),
-        Value::Bool(_) => json!("true"),
-        Value::Null => json!([]),
-        Value::Object(_) | Value::Array(_) => json!("x"),
-    }
-}
-
-/// Members the schema requires of this fixture: `required`, plus `dependentRequired`
-/// targets of the members the fixture has (the config answer requires data and
-/// config_revision only when it is not the empty no-change answer).
-fn required_of(s: &Value, fx: &Value) -> Vec<String> {
-    let names = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = names(s.get("required"));
-    if let (Some(deps), Some(members)) = (
-        s.get("dependentRequired").and_then(Value::as_object),
-        fx.as_object(),
-    ) {
-        for (k, targets) in deps {
-            if members.contains_key(k) {
-                out.extend(names(Some(targets)));
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 // ---------------------------------------------------------------- every row
 
+/// The kinds of every version, in catalog order, as a snapshot: a kind that appears in
+/// or vanishes from a version shows in review. (Each row's fixture, recognisers and
+/// schema are checked in catalog_fixtures.rs.)
 #[test]
-fn catalog_rows_of_6_4_and_7_0_are_exactly_the_matrix() {
-    for version in ["6.4", "7.0"] {
-        let rows = catalog().rows(Some(FAMILY), Some(version));
-        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
-        assert_eq!(kinds, KINDS_64, "{version} kinds in catalog order");
-        for r in &rows {
-            let s = catalog().root().join(&r.schema);
-            cache()
-                .compile(&s)
-                .unwrap_or_else(|e| panic!("{}: {e}", s.display()));
-            assert!(catalog().root().join(&r.fixture).is_file());
-        }
-    }
-    assert!(catalog().versions(FAMILY).iter().any(|v| v == "7.0"));
-}
-
-#[rstest]
-fn fixture_is_valid_and_classified_as_its_kind(
-    #[values("6.4", "7.0")] version: &str,
-    #[values(
-        "failed.response",
-        "passive.proxy-config.request",
-        "passive.proxy-config.data",
-        "passive.proxy-data.request",
-        "passive.proxy-tasks.request",
-        "passive.proxy-data.ack",
-        "passive.proxy-tasks.ack",
-        "active.proxy-heartbeat.response",
-        "active.proxy-config.response",
-        "active.proxy-data.response",
-        "passive.proxy-config.revision",
-        "passive.proxy-config.response",
-        "passive.proxy-data.response",
-        "passive.proxy-tasks.response",
-        "active.proxy-heartbeat.request",
-        "active.proxy-config.request",
-        "active.proxy-data.request"
-    )]
-    kind: &str,
-) {
-    let e = entry(version, kind);
-    let fx = fixture(version, kind);
-    assert_valid(version, kind, &fx);
-
-    let want = e.recognise.same_as.as_deref().unwrap_or(kind);
-    for from in senders(e) {
-        assert_eq!(classify(version, &from, &fx), Some(want), "sent by {from}");
-        // Exactly one recogniser of this side and version accepts the fixture.
-        let accepting: Vec<&str> = catalog()
-            .family(FAMILY)
-            .expect("family")
-            .kinds
-            .iter()
-            .filter(|k| k.from == from || k.from == ANY_SIDE)
-            .filter(|k| k.versions.iter().any(|v| v == version))
-            .filter(|k| k.recognise.accepts(&Body::Json(fx.clone())))
-            .map(|k| k.kind.as_str())
-            .collect();
-        assert_eq!(accepting, vec![want], "{kind} {version} from {from}");
-    }
-    if let Some(other) = &e.recognise.same_as {
-        // Classification hands this body to `other`: its schema must accept it too.
-        assert_valid(version, other, &fx);
-    }
-
-    // Missing required members are rejected.
-    let required = required_of(&schema(version, kind), &fx);
-    assert!(!required.is_empty(), "{kind} {version} requires something");
-    for name in required {
-        assert_rejected(version, kind, &without(&fx, &name));
-    }
-
-    // A member of the wrong JSON type is rejected, wherever it is.
-    let mut pointers = Vec::new();
-    member_pointers(&fx, "", &mut pointers);
-    assert!(!pointers.is_empty());
-    for p in pointers {
-        let mut mutated = fx.clone();
-        let slot = mutated.pointer_mut(&p).expect("pointer from walk");
-        *slot = wrong_type(slot);
-        assert_rejected(version, kind, &mutated);
-    }
+fn kinds_by_version() {
+    let by_version: std::collections::BTreeMap<String, Vec<String>> = catalog()
+        .versions(FAMILY)
+        .into_iter()
+        .map(|v| {
+            let kinds = catalog()
+                .rows(Some(FAMILY), Some(&v))
+                .into_iter()
+                .map(|r| r.kind)
+                .collect();
+            (v, kinds)
+        })
+        .collect();
+    // Versions with the incremental dialogue share one list.
+    let lists: std::collections::BTreeSet<&Vec<String>> = incremental_versions()
+        .iter()
+        .map(|v| &by_version[v])
+        .collect();
+    assert_eq!(lists.len(), 1, "{by_version:#?}");
+    insta::assert_json_snapshot!("server_proxy_kinds_by_version", by_version);
 }
 
 // ---------------------------------------------------------------- passive config dialogue
 
 /// A 5.4/6.0 configuration push (tables in "data") is still recognised as the passive
 /// config request in 6.4/7.0, so the report names the kind, but its schema rejects it.
-#[rstest]
-fn old_style_passive_config_push_is_recognised_and_rejected(#[values("6.4", "7.0")] version: &str) {
-    let push = fixture("6.0", "passive.proxy-config.request");
-    assert_eq!(
-        classify(version, "server", &push),
-        Some("passive.proxy-config.request")
-    );
-    assert_rejected(version, "passive.proxy-config.request", &push);
-    assert_valid("6.0", "passive.proxy-config.request", &push);
+#[test]
+fn old_style_passive_config_push_is_recognised_and_rejected() {
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let push = fixture("6.0", "passive.proxy-config.request");
+        assert_eq!(
+            classify(version, "server", &push),
+            Some("passive.proxy-config.request")
+        );
+        assert_rejected(version, "passive.proxy-config.request", &push);
+        assert_valid("6.0", "passive.proxy-config.request", &push);
+    }
 }
 
 /// The reverse: the empty 6.4+ request is what a 6.0 proxy answers with "cannot find
 /// pair with name data" — not a valid 5.4/6.0 request.
-#[rstest]
-fn empty_passive_config_request_is_invalid_before_6_4(#[values("5.4", "6.0")] version: &str) {
+#[test]
+fn empty_passive_config_request_is_invalid_before_6_4() {
     let empty = fixture("7.0", "passive.proxy-config.request");
     assert_eq!(empty, json!({"request": "proxy config"}));
-    assert_rejected(version, "passive.proxy-config.request", &empty);
+    for version in full_config_versions() {
+        assert_rejected(&version, "passive.proxy-config.request", &empty);
+    }
 }
 
 /// The config answer is `{}` when the proxy's revision is current, for both modes.
 #[rstest]
 fn no_change_config_answer_is_empty_object(
-    #[values("6.4", "7.0")] version: &str,
     #[values("passive.proxy-config.data", "active.proxy-config.response")] kind: &str,
 ) {
-    let empty = json!({});
-    assert_valid(version, kind, &empty);
-    assert_eq!(
-        classify(version, "server", &empty),
-        Some("active.proxy-config.response")
-    );
-    // Before 6.4 the answer is always the full table set.
-    assert_rejected("6.0", "active.proxy-config.response", &empty);
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let empty = json!({});
+        assert_valid(version, kind, &empty);
+        assert_eq!(
+            classify(version, "server", &empty),
+            Some("active.proxy-config.response")
+        );
+        // Before 6.4 the answer is always the full table set.
+        assert_rejected("6.0", "active.proxy-config.response", &empty);
+    }
 }
 
 /// Broken config answers, in both modes and versions.
 #[rstest]
 fn broken_config_answer_is_rejected(
-    #[values("6.4", "7.0")] version: &str,
     #[values("passive.proxy-config.data", "active.proxy-config.response")] kind: &str,
 ) {
-    let fx = fixture(version, kind);
-    let cases = [
-        // full_sync is 1 when present, nothing else.
-        with(&fx, "full_sync", json!(0)),
-        with(&fx, "full_sync", json!(2)),
-        with(&fx, "full_sync", json!(true)),
-        with(&fx, "full_sync", json!("1")),
-        // Data without the server's revision, a revision without data.
-        without(&fx, "config_revision"),
-        without(&fx, "data"),
-        json!({"del_hostids": [10090]}),
-        json!({"config_revision": 1530}),
-        with(&fx, "config_revision", json!(-1)),
-        with(&fx, "del_hostids", json!([])),
-        with(&fx, "del_macro_hostids", json!(["10085"])),
-        // 6.0 put macro.secrets among the tables; since 6.4 it is a top-level member.
-        with(
-            &fx,
-            "data",
-            json!({"macro.secrets": {"secret/zabbix": {"password": "x"}}}),
-        ),
-        with(&fx, "response", json!("success")),
-        with(&fx, "request", json!("proxy config")),
-    ];
-    for c in cases {
-        assert_ne!(c, fx, "mutation changes the fixture");
-        assert_rejected(version, kind, &c);
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let fx = fixture(version, kind);
+        let cases = [
+            // full_sync is 1 when present, nothing else.
+            with(&fx, "full_sync", json!(0)),
+            with(&fx, "full_sync", json!(2)),
+            with(&fx, "full_sync", json!(true)),
+            with(&fx, "full_sync", json!("1")),
+            // Data without the server's revision, a revision without data.
+            without(&fx, "config_revision"),
+            without(&fx, "data"),
+            json!({"del_hostids": [10090]}),
+            json!({"config_revision": 1530}),
+            with(&fx, "config_revision", json!(-1)),
+            with(&fx, "del_hostids", json!([])),
+            with(&fx, "del_macro_hostids", json!(["10085"])),
+            // 6.0 put macro.secrets among the tables; since 6.4 it is a top-level member.
+            with(
+                &fx,
+                "data",
+                json!({"macro.secrets": {"secret/zabbix": {"password": "x"}}}),
+            ),
+            with(&fx, "response", json!("success")),
+            with(&fx, "request", json!("proxy config")),
+        ];
+        for c in cases {
+            assert_ne!(c, fx, "mutation changes the fixture");
+            assert_rejected(version, kind, &c);
+        }
     }
 }
 
 /// The 6.0 answer (the bare table object) is not a 6.4+ answer.
-#[rstest]
-fn old_style_config_answer_is_rejected(#[values("6.4", "7.0")] version: &str) {
-    let old = fixture("6.0", "active.proxy-config.response");
-    assert_rejected(version, "active.proxy-config.response", &old);
-    assert_rejected(version, "passive.proxy-config.data", &old);
+#[test]
+fn old_style_config_answer_is_rejected() {
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let old = fixture("6.0", "active.proxy-config.response");
+        assert_rejected(version, "active.proxy-config.response", &old);
+        assert_rejected(version, "passive.proxy-config.data", &old);
+    }
 }
 
-#[rstest]
-fn revision_reply_needs_session_and_revision(#[values("6.4", "7.0")] version: &str) {
-    let kind = "passive.proxy-config.revision";
-    let fx = fixture(version, kind);
-    for c in [
-        without(&fx, "session"),
-        without(&fx, "config_revision"),
-        without(&fx, "version"),
-        with(&fx, "config_revision", json!("1523")),
-        with(&fx, "session", json!("d7e4f1a29c0b83e56a1f4b7c2d9e0a1")),
-        with(&fx, "response", json!("success")),
-    ] {
-        assert_rejected(version, kind, &c);
+#[test]
+fn revision_reply_needs_session_and_revision() {
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let kind = "passive.proxy-config.revision";
+        let fx = fixture(version, kind);
+        for c in [
+            without(&fx, "session"),
+            without(&fx, "config_revision"),
+            without(&fx, "version"),
+            with(&fx, "config_revision", json!("1523")),
+            with(&fx, "session", json!("d7e4f1a29c0b83e56a1f4b7c2d9e0a1")),
+            with(&fx, "response", json!("success")),
+        ] {
+            assert_rejected(version, kind, &c);
+        }
+        // A reply that lost its session is still recognised as a revision reply, so the
+        // report says what is missing instead of naming another kind.
+        assert_eq!(
+            classify(version, "proxy", &without(&fx, "session")),
+            Some(kind)
+        );
     }
-    // A reply that lost its session is still recognised as a revision reply, so the
-    // report says what is missing instead of naming another kind.
-    assert_eq!(
-        classify(version, "proxy", &without(&fx, "session")),
-        Some(kind)
-    );
 }
 
 // ---------------------------------------------------------------- active config request
 
-#[rstest]
-fn active_config_request_needs_session_and_revision(#[values("6.4", "7.0")] version: &str) {
-    let kind = "active.proxy-config.request";
-    let fx = fixture(version, kind);
-    for c in [
-        without(&fx, "session"),
-        without(&fx, "config_revision"),
-        with(&fx, "config_revision", json!("1523")),
-        with(&fx, "config_revision", json!(-1)),
-        with(&fx, "session", json!("D7E4F1A29C0B83E56A1F4B7C2D9E0A13")),
-    ] {
-        assert_rejected(version, kind, &c);
+#[test]
+fn active_config_request_needs_session_and_revision() {
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let kind = "active.proxy-config.request";
+        let fx = fixture(version, kind);
+        for c in [
+            without(&fx, "session"),
+            without(&fx, "config_revision"),
+            with(&fx, "config_revision", json!("1523")),
+            with(&fx, "config_revision", json!(-1)),
+            with(&fx, "session", json!("D7E4F1A29C0B83E56A1F4B7C2D9E0A13")),
+        ] {
+            assert_rejected(version, kind, &c);
+        }
+        // The 6.0 request (no session, no revision) is what a 6.4 server refuses.
+        let old = with(&fixture("6.0", kind), "version", fx["version"].clone());
+        assert_rejected(version, kind, &old);
+        // And a 6.4+ request (session, config_revision) is not a valid 6.0 one.
+        let new_in_60 = obj_without(&with(&fx, "version", json!("6.0.14")), "hostmap_revision");
+        assert_rejected("6.0", kind, &new_in_60);
     }
-    // The 6.0 request (no session, no revision) is what a 6.4 server refuses.
-    let old = with(&fixture("6.0", kind), "version", fx["version"].clone());
-    assert_rejected(version, kind, &old);
-    // And a 6.4+ request (session, config_revision) is not a valid 6.0 one.
-    let new_in_60 = obj_without(&with(&fx, "version", json!("6.0.14")), "hostmap_revision");
-    assert_rejected("6.0", kind, &new_in_60);
 }
 
 fn obj_without(v: &Value, key: &str) -> Value {
@@ -456,43 +334,48 @@ fn proxy_group_only_in_7_0(
 
 #[rstest]
 fn host_data_is_new_in_6_4(
-    #[values("6.4", "7.0")] version: &str,
     #[values("passive.proxy-data.response", "active.proxy-data.request")] kind: &str,
 ) {
-    let fx = fixture(version, kind);
-    let rows = fx["host data"].clone();
-    assert!(rows.is_array(), "{version} fixture has host data");
-    for broken in [
-        json!([]),
-        json!([{"hostid": 10084}]),
-        json!([{"active_status": 1}]),
-        json!([{"hostid": 10084, "active_status": "1"}]),
-        json!([{"hostid": 10084, "active_status": -1}]),
-        json!([{"hostid": 10084, "active_status": 1, "available": 1}]),
-    ] {
-        assert_rejected(version, kind, &with(&fx, "host data", broken));
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let fx = fixture(version, kind);
+        let rows = fx["host data"].clone();
+        assert!(rows.is_array(), "{version} fixture has host data");
+        for broken in [
+            json!([]),
+            json!([{"hostid": 10084}]),
+            json!([{"active_status": 1}]),
+            json!([{"hostid": 10084, "active_status": "1"}]),
+            json!([{"hostid": 10084, "active_status": -1}]),
+            json!([{"hostid": 10084, "active_status": 1, "available": 1}]),
+        ] {
+            assert_rejected(version, kind, &with(&fx, "host data", broken));
+        }
+        // 6.0 proxies do not send it (6.0 top-level keys are closed).
+        let f60 = with(&fixture("6.0", kind), "host data", rows);
+        assert_rejected("6.0", kind, &f60);
     }
-    // 6.0 proxies do not send it (6.0 top-level keys are closed).
-    let f60 = with(&fixture("6.0", kind), "host data", rows);
-    assert_rejected("6.0", kind, &f60);
 }
 
 /// The revision reply and the data response both carry a session and no request; the
 /// recognisers keep them apart by config_revision.
-#[rstest]
-fn revision_reply_is_not_proxy_data(#[values("6.4", "7.0")] version: &str) {
-    let data = fixture(version, "passive.proxy-data.response");
-    let rev = fixture(version, "passive.proxy-config.revision");
-    assert_eq!(
-        classify(version, "proxy", &data),
-        Some("passive.proxy-data.response")
-    );
-    assert_eq!(
-        classify(version, "proxy", &rev),
-        Some("passive.proxy-config.revision")
-    );
-    assert_rejected(version, "passive.proxy-data.response", &rev);
-    assert_rejected(version, "passive.proxy-config.revision", &data);
+#[test]
+fn revision_reply_is_not_proxy_data() {
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let data = fixture(version, "passive.proxy-data.response");
+        let rev = fixture(version, "passive.proxy-config.revision");
+        assert_eq!(
+            classify(version, "proxy", &data),
+            Some("passive.proxy-data.response")
+        );
+        assert_eq!(
+            classify(version, "proxy", &rev),
+            Some("passive.proxy-config.revision")
+        );
+        assert_rejected(version, "passive.proxy-data.response", &rev);
+        assert_rejected(version, "passive.proxy-config.revision", &data);
+    }
 }
 
 // ---------------------------------------------------------------- versions
@@ -537,55 +420,61 @@ fn version_of_the_release_is_accepted(#[case] version: &str, #[case] full: &str)
 
 /// Task types beyond the 6.0 list are unverified for 6.4/7.0 and accepted there, while a
 /// known type still needs its fields.
-#[rstest]
-fn task_types_are_permissive_from_6_4(#[values("6.4", "7.0")] version: &str) {
-    let kind = "passive.proxy-data.ack";
-    let fx = fixture(version, kind);
-    let task9 = with(
-        &fx,
-        "tasks",
-        json!([{"type": 9, "clock": 1700000003, "ttl": 600}]),
-    );
-    assert_valid(version, kind, &task9);
-    assert_rejected(
-        "6.0",
-        kind,
-        &with(&fixture("6.0", kind), "tasks", task9["tasks"].clone()),
-    );
-    assert_rejected(
-        version,
-        kind,
-        &with(
+#[test]
+fn task_types_are_permissive_from_6_4() {
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let kind = "passive.proxy-data.ack";
+        let fx = fixture(version, kind);
+        let task9 = with(
             &fx,
             "tasks",
-            json!([{"type": 6, "clock": 1700000003, "ttl": 600}]),
-        ),
-    );
-    assert_rejected(
-        version,
-        kind,
-        &with(
-            &fx,
-            "tasks",
-            json!([{"type": 0, "clock": 1700000003, "ttl": 600}]),
-        ),
-    );
+            json!([{"type": 9, "clock": 1700000003, "ttl": 600}]),
+        );
+        assert_valid(version, kind, &task9);
+        assert_rejected(
+            "6.0",
+            kind,
+            &with(&fixture("6.0", kind), "tasks", task9["tasks"].clone()),
+        );
+        assert_rejected(
+            version,
+            kind,
+            &with(
+                &fx,
+                "tasks",
+                json!([{"type": 6, "clock": 1700000003, "ttl": 600}]),
+            ),
+        );
+        assert_rejected(
+            version,
+            kind,
+            &with(
+                &fx,
+                "tasks",
+                json!([{"type": 0, "clock": 1700000003, "ttl": 600}]),
+            ),
+        );
+    }
 }
 
 /// The deprecated heartbeat keeps its 6.0 shape.
-#[rstest]
-fn heartbeat_keeps_its_shape(#[values("6.4", "7.0")] version: &str) {
-    let kind = "active.proxy-heartbeat.request";
-    let fx = fixture(version, kind);
-    assert_eq!(
-        obj_without(&fx, "version"),
-        obj_without(&fixture("6.0", kind), "version")
-    );
-    assert_rejected(
-        version,
-        kind,
-        &with(&fx, "session", json!("d7e4f1a29c0b83e56a1f4b7c2d9e0a13")),
-    );
+#[test]
+fn heartbeat_keeps_its_shape() {
+    for version in incremental_versions() {
+        let version = version.as_str();
+        let kind = "active.proxy-heartbeat.request";
+        let fx = fixture(version, kind);
+        assert_eq!(
+            obj_without(&fx, "version"),
+            obj_without(&fixture("6.0", kind), "version")
+        );
+        assert_rejected(
+            version,
+            kind,
+            &with(&fx, "session", json!("d7e4f1a29c0b83e56a1f4b7c2d9e0a13")),
+        );
+    }
 }
 
 /// 7.0 configuration: `hosts` without `host_inventory` is what a 6.x server sends and what
