@@ -304,21 +304,7 @@ fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
 
-/// Whether `text` is a mock-plugin scenario rather than a `zbx-conform run` scenario: it
-/// has a top-level `plugin:` key (run scenarios never do). A cheap text test, so folder
-/// discovery for `run`/`lint` can skip these files without parsing them.
-pub fn is_mock_plugin_text(text: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.split(" #").next().unwrap_or("").trim_end();
-        l == "plugin:" || l.starts_with("plugin: {")
-    })
-}
-
-/// [`is_mock_plugin_text`] for a file; an unreadable file is not one (the caller's own
-/// loading then reports why it cannot be read).
-pub fn is_mock_plugin_file(path: &Path) -> bool {
-    crate::scenario::loader::read_text(path).is_ok_and(|t| is_mock_plugin_text(&t))
-}
+pub use crate::scenario::loader::{is_mock_plugin_file, is_mock_plugin_text};
 
 /// Check one reply (inline or a `replies` entry).
 fn reply(

@@ -181,6 +181,12 @@ pub async fn run_one(
         properties: peer_properties(job.peer.as_deref()),
         duration: Duration::ZERO,
     };
+    let requirements = s.requirements_at(&job.version);
+    if !requirements.is_empty() {
+        // One property: JUnit consumers key properties by name.
+        let ids = requirements.join(", ");
+        result.properties.insert("requirement".into(), ids);
+    }
     if let Some(id) = &job.peer {
         ctx.transcript.note(format!("{id} ({})", id.found.how));
     }
@@ -345,6 +351,7 @@ pub async fn run_one(
                 index: "peer-log".into(),
                 action: "peer log".into(),
                 name: None,
+                requirement: Vec::new(),
                 line: 0,
                 outcome: Outcome::Failed,
                 failures: problems
