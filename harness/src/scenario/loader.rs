@@ -112,8 +112,9 @@ pub fn structure_errors(path: &Path, scenario: &Scenario, text: &str) -> Vec<Sce
 }
 
 /// Turn a serde-saphyr error into ours: the position the parser knows, and its message
-/// without the position suffix and snippet (we print `file:line:col:` ourselves).
-fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ScenarioError {
+/// without the position suffix and snippet (we print `file:line:col:` ourselves). Also
+/// used for the mock-plugin scenario files, which are YAML written by hand too.
+pub fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ScenarioError {
     use serde_saphyr::MessageFormatter;
     let inner = e.without_snippet();
     let (line, column) = inner
