@@ -124,3 +124,34 @@ fn a_bad_versions_condition_is_refused_where_it_is_written() {
         "{e}"
     );
 }
+
+/// `scenario/` sits below the runner, the reference peers and the plugin host: what it
+/// needs from them (the reference peers' names) comes in as parameters. A `use` of one
+/// of them would bring back the loader ↔ plugin cycle.
+#[test]
+fn the_scenario_module_imports_nothing_above_it() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scenario");
+    let above = [
+        "roles",
+        "reference",
+        "plugin",
+        "runner",
+        "report",
+        "cli",
+        "discover",
+        "transport",
+    ];
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("read src/scenario") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        for module in above {
+            for needle in [format!("crate::{module}::"), format!("crate::{module};")] {
+                if text.contains(&needle) {
+                    found.push(format!("{}: {needle}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:?}");
+}
