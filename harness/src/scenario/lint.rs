@@ -49,8 +49,12 @@ pub fn lint(loaded: &LoadedScenario, catalog: &Catalog, references: &[&str]) -> 
         l.steps(steps, &versions);
     }
     l.out.extend(variable_warnings(loaded, &text));
-    l.out
-        .sort_by(|a, b| (&a.location, a.severity).cmp(&(&b.location, b.severity)));
+    // File order; at one place, errors before warnings.
+    l.out.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then(b.severity.cmp(&a.severity))
+    });
     l.out.dedup();
     l.out
 }

@@ -3,8 +3,9 @@
 //! version conditions and variable names.
 //!
 //! These rules need no catalog, so they run at load time: a file that breaks them is
-//! not a scenario. Each problem is reported at the line of the step (or `then` action)
-//! it belongs to, because that is the innermost span serde-saphyr keeps.
+//! not a scenario. Each problem is reported at the innermost place the model keeps a
+//! span for: a `match` key, the old `frame.compress`, a `versions` entry or value, else
+//! the step (or `then` action) it belongs to.
 
 use super::model::{Action, Expect, FrameSpec, Message, Scenario, Spanned, Step, Versions};
 use super::when::{parse_version, VersionCondition};
