@@ -46,20 +46,13 @@ fn agent_and_sender_suites_pass_against_reference_peers() {
     assert_eq!(r.exit_code(), 0);
 }
 
-/// The `versions: [...]` of a scenario file (one line in every file here).
+/// The versions a scenario file runs at: its list, or the catalog versions its
+/// condition (`versions: ">=5.4"`) matches.
 fn versions_of(file: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(file).expect("scenario file");
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("versions:"))
-        .unwrap_or_else(|| panic!("{}: no versions line", file.display()));
-    line.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(',')
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .filter(|v| !v.is_empty())
-        .collect()
+    let l = zbx_conform::scenario::load_file(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let known = support::catalog().versions(&l.scenario.family);
+    l.scenario.versions.value.resolve(&known)
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

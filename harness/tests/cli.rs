@@ -22,13 +22,14 @@ fn all_pass_exit_0_and_reports_are_written() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = text(&o);
-    // One test per scenario file and version it lists.
+    // One test per scenario file and version it runs at (its list, or the catalog
+    // versions its condition matches).
+    let known = support::catalog().versions("server-proxy");
     let expected: usize = std::fs::read_dir(root().join("scenarios/server-proxy/passive"))
         .unwrap()
         .map(|e| {
-            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
-            let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-            doc["versions"].as_array().map_or(0, Vec::len)
+            let l = zbx_conform::scenario::load_file(&e.unwrap().path()).unwrap();
+            l.scenario.versions.value.resolve(&known).len()
         })
         .sum();
     assert!(expected > 0);
@@ -75,6 +76,40 @@ fn scenario_errors_exit_2_with_file_and_line() {
     assert!(out.contains("exchnge"), "{out}");
     let o = zbx(["run", "harness/tests/data/cli/bad.yaml"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// Lint prints each finding with its severity at `file:line:column`; warnings alone
+/// exit 0, an error exits 2.
+#[test]
+fn lint_prints_findings_with_severity_and_exits_by_the_worst() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.yaml");
+    let scenario = |extra: &str| {
+        format!(
+            "name: w\nfamily: server-proxy\nversions: [\"6.0\"]\nplays: server\nsteps:\n  - exchange:\n      connect: \"${{NOT_SET}}\"\n      send: {{ json: {{ request: proxy data }}{extra} }}\n"
+        )
+    };
+    std::fs::write(&path, scenario("")).unwrap();
+    let o = zbx(["lint", path.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("w.yaml:6:5: warning: variable ${NOT_SET}"),
+        "{out}"
+    );
+
+    std::fs::write(&path, scenario(", kind: passive.proxy-data.respons")).unwrap();
+    let o = zbx(["lint", path.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("w.yaml:6:5: error: unknown kind `passive.proxy-data.respons`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("w.yaml:6:5: warning: variable ${NOT_SET}"),
+        "{out}"
+    );
 }
 
 #[test]

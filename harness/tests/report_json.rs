@@ -20,6 +20,7 @@ fn run() -> RunResult {
             peer: "127.0.0.1:10051".into(),
             outcome: Outcome::Failed,
             steps: vec![StepResult {
+                requirement: Vec::new(),
                 sent: None,
                 index: "1".into(),
                 action: "exchange".into(),

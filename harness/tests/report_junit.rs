@@ -204,6 +204,7 @@ fn step(
     failures: Vec<CheckFailure>,
 ) -> StepResult {
     StepResult {
+        requirement: Vec::new(),
         sent: None,
         index: index.into(),
         action: "exchange".into(),

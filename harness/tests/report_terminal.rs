@@ -27,6 +27,7 @@ fn scenario(name: &str, outcome: Outcome, steps: Vec<StepResult>) -> ScenarioRes
 
 fn failing_step(received: String) -> StepResult {
     StepResult {
+        requirement: Vec::new(),
         sent: None,
         index: "3".into(),
         action: "exchange".into(),
@@ -55,6 +56,7 @@ fn failing_step(received: String) -> StepResult {
 
 fn passing_step() -> StepResult {
     StepResult {
+        requirement: Vec::new(),
         sent: None,
         index: "1".into(),
         action: "exchange".into(),

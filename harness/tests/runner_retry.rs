@@ -360,8 +360,8 @@ fn retry_is_refused_where_it_means_nothing(#[case] step: &str, #[case] error: &s
     )
     .unwrap();
     let errors = match zbx_conform::scenario::load_file(&path) {
-        Ok(l) => zbx_conform::scenario::lint(&l, support::catalog()),
-        Err(e) => vec![e],
+        Ok(l) => zbx_conform::scenario::lint(&l, support::catalog(), &[]),
+        Err(e) => vec![e.into()],
     };
     let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     assert!(text.iter().any(|e| e.contains(error)), "{text:?}");

@@ -130,6 +130,11 @@ fn invalid_files_are_also_rejected_by_the_schema_where_it_can_tell() {
         "bad-capture-name.yaml",
         "raw-with-set.yaml",
         "closes-with-kind.yaml",
+        "operator-as-match-key.yaml",
+        "frame-compress.yaml",
+        "volatile-without-snapshot.yaml",
+        "bad-requirement.yaml",
+        "bad-versions-condition.yaml",
     ] {
         let value = yaml_as_json(&data("invalid").join(name));
         assert!(
@@ -137,4 +142,60 @@ fn invalid_files_are_also_rejected_by_the_schema_where_it_can_tell() {
             "{name} passes the schema but the loader rejects it"
         );
     }
+}
+
+/// Every scenario of the standard suites matches the published schema too, so what
+/// editors accept and what the harness runs cannot drift apart.
+#[test]
+fn the_standard_scenarios_match_the_schema() {
+    let validator = schema_validator();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let found = discover(&[root]).expect("discover scenarios");
+    assert!(found.len() >= 50, "too few scenarios: {}", found.len());
+    let mut bad = Vec::new();
+    for path in found {
+        let value = yaml_as_json(&path);
+        for e in validator.iter_errors(&value) {
+            bad.push(format!(
+                "{}: {} at {}",
+                path.display(),
+                e,
+                e.instance_path()
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "\n{}", bad.join("\n"));
+}
+
+/// The schema describes exactly the operators the matcher knows, each with a
+/// description and an example, so editors show every one and no stale one.
+#[test]
+fn the_schema_describes_every_match_operator() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/scenario.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON");
+    let ops = schema
+        .pointer("/$defs/matchValue/properties")
+        .and_then(|v| v.as_object())
+        .expect("$defs/matchValue/properties");
+    let mut described: Vec<&str> = ops.keys().map(String::as_str).collect();
+    let mut known: Vec<&str> = zbx_conform::check::matcher::OPERATORS.to_vec();
+    described.sort_unstable();
+    known.sort_unstable();
+    assert_eq!(described, known);
+    for (op, def) in ops {
+        let text = def["description"].as_str().unwrap_or_default();
+        assert!(text.contains("Example:"), "{op}: {text:?}");
+        assert!(
+            def["examples"].as_array().is_some_and(|e| !e.is_empty()),
+            "{op} has no examples"
+        );
+    }
+    // `match` points every value at these definitions and refuses `$` keys.
+    let m = &schema["$defs"]["expect"]["properties"]["match"];
+    assert_eq!(m["additionalProperties"]["$ref"], "#/$defs/matchValue");
+    let keys = jsonschema::draft202012::new(&m["propertyNames"]).expect("compiles");
+    assert!(!keys.is_valid(&serde_json::json!("$any")));
+    assert!(keys.is_valid(&serde_json::json!("/$any")));
+    assert!(keys.is_valid(&serde_json::json!("response")));
 }

@@ -1,9 +1,10 @@
 //! Lint against a tiny catalog written into a temporary directory: every check must
-//! report at the right line, and a correct scenario must lint clean.
+//! report at the right line with the right severity, and a correct scenario must lint
+//! clean.
 
 use std::path::{Path, PathBuf};
 use zbx_conform::catalog::Catalog;
-use zbx_conform::scenario::{lint, lint_warnings, load_file, ScenarioError};
+use zbx_conform::scenario::{lint, load_file, Finding, Severity};
 
 const CATALOG: &str = r#"
 family: server-proxy
@@ -45,6 +46,25 @@ versions:
   - { version: "7.0", announce: "7.0.0", measured: true, evidence: test, accepts_proxies_from: "6.0" }
 "#;
 
+/// A second family, for kinds named `sender:...` from a server-proxy scenario.
+const SENDER_CATALOG: &str = r#"
+family: sender
+summary: tiny second family
+sides: [server, sender]
+volatile: [clock]
+kinds:
+  - kind: sender.data.response
+    summary: trapper answers sender data
+    from: server
+    to: sender
+    since: "6.0"
+    until: "6.4"
+    recognise: { equals: { /response: success } }
+"#;
+
+/// The reference peers the tests pass to lint, as the runner and the CLI do.
+const REFERENCES: &[&str] = &["passive-proxy", "active-proxy"];
+
 struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -58,6 +78,9 @@ fn setup() -> Fixture {
     std::fs::create_dir_all(&cat).expect("mkdir");
     std::fs::write(cat.join("catalog.yaml"), CATALOG).expect("write catalog");
     std::fs::write(root.join("schemas/versions.yaml"), VERSIONS).expect("write versions");
+    let sender = root.join("schemas/sender");
+    std::fs::create_dir_all(&sender).expect("mkdir");
+    std::fs::write(sender.join("catalog.yaml"), SENDER_CATALOG).expect("write catalog");
     // Fixture `config.request` exists for 6.0 and 6.4 but not for 7.0.
     for v in ["6.0", "6.4"] {
         let d = root.join("fixtures/server-proxy").join(v);
@@ -82,21 +105,21 @@ fn write(root: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn lint_text(text: &str) -> (Vec<ScenarioError>, Vec<ScenarioError>) {
+/// The findings of `text`, split into errors and warnings.
+fn lint_text(text: &str) -> (Vec<Finding>, Vec<Finding>) {
     let f = setup();
     let path = write(&f.root, "s.yaml", text);
     let loaded = load_file(&path).unwrap_or_else(|e| panic!("must load: {e}"));
-    (
-        lint(&loaded, &f.catalog),
-        lint_warnings(&loaded, &f.catalog),
-    )
+    lint(&loaded, &f.catalog, REFERENCES)
+        .into_iter()
+        .partition(|x| x.severity == Severity::Error)
 }
 
-fn assert_one(errors: &[ScenarioError], line: u64, substring: &str) {
+fn assert_one(errors: &[Finding], line: u64, substring: &str) {
     assert!(
         errors
             .iter()
-            .any(|e| e.line == line && e.message.contains(substring)),
+            .any(|e| e.location.line == line && e.message.contains(substring)),
         "no error at line {line} containing {substring:?}; got:\n{}",
         errors
             .iter()
@@ -137,7 +160,7 @@ fn unknown_family() {
     assert_one(
         &errors,
         2,
-        "unknown family `server-proxi` (known: server-proxy)",
+        "unknown family `server-proxi` (known: sender, server-proxy)",
     );
 }
 
@@ -234,8 +257,15 @@ fn unset_variables_are_warnings() {
     let (errors, warnings) = lint_text(&text);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert_one(&warnings, 7, "warning: variable ${hots} has no default");
-    assert_one(&warnings, 12, "warning: variable ${sesion} has no default");
+    assert_one(&warnings, 7, "variable ${hots} has no default");
+    assert_one(&warnings, 12, "variable ${sesion} has no default");
+    assert!(
+        warnings[0]
+            .to_string()
+            .contains("s.yaml:7:5: warning: variable"),
+        "{}",
+        warnings[0]
+    );
 }
 
 #[test]
@@ -254,4 +284,116 @@ steps:
 "#;
     let (_, warnings) = lint_text(text);
     assert_one(&warnings, 6, "variable ${session}");
+}
+
+#[test]
+fn an_unknown_reference_peer_names_the_known_ones() {
+    let text = GOOD.replace(
+        "vars: { host: h1 }",
+        "vars: { host: h1 }\npeer: { reference: pasive-proxy }",
+    );
+    let (errors, _) = lint_text(&text);
+    assert_one(
+        &errors,
+        6,
+        "unknown reference peer `pasive-proxy` (known: passive-proxy, active-proxy)",
+    );
+    let known = text.replace("pasive-proxy", "passive-proxy");
+    assert!(lint_text(&known).0.is_empty());
+}
+
+/// `family:kind` names a kind of another family: checked there, in every version of
+/// the step, with a hint that keeps the family.
+#[test]
+fn kinds_of_another_family_are_checked_in_that_family() {
+    let step = |kind: &str| {
+        format!(
+            "name: x\nfamily: server-proxy\nversions: [\"6.0\", \"6.4\"]\nplays: server\nsteps:\n  - exchange:\n      send: {{ json: {{ request: sender data }} }}\n      expect: {{ kind: \"{kind}\" }}\n"
+        )
+    };
+    let (errors, _) = lint_text(&step("sender:sender.data.response"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let (errors, _) = lint_text(&step("sender:sender.data.respons"));
+    assert_one(
+        &errors,
+        6,
+        "unknown kind `sender.data.respons` in sender (did you mean `sender:sender.data.response`?)",
+    );
+    let (errors, _) = lint_text(&step("sendr:sender.data.response"));
+    assert_one(
+        &errors,
+        6,
+        "unknown family `sendr` in kind `sendr:sender.data.response`",
+    );
+    let seven = step("sender:sender.data.response").replace("\"6.4\"]", "\"7.0\"]");
+    let (errors, _) = lint_text(&seven);
+    assert_one(
+        &errors,
+        6,
+        "kind `sender.data.response` does not exist in sender 7.0 (it exists in: 6.0, 6.4)",
+    );
+}
+
+/// A fixture named after a kind declares that kind: the direction check applies
+/// without `kind:`, and an explicit `kind:` still wins.
+#[test]
+fn a_fixture_named_after_a_kind_declares_it() {
+    let text = r#"name: x
+family: server-proxy
+versions: ["6.0"]
+plays: proxy
+steps:
+  - exchange:
+      send: { fixture: config.request }
+"#;
+    let (errors, _) = lint_text(text);
+    assert_one(
+        &errors,
+        6,
+        "kind `config.request` is sent by the server to the proxy, but this scenario plays proxy",
+    );
+    let (errors, _) = lint_text(&text.replace("plays: proxy", "plays: server"));
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn a_versions_condition_is_checked_against_the_catalog() {
+    // 5.4 has only data.request: a condition that takes it in finds config.request missing.
+    let (errors, _) = lint_text(&GOOD.replace(r#"["6.0", "6.4"]"#, r#"">=5.4""#));
+    assert_one(
+        &errors,
+        7,
+        "fixture `config.request` not found for server-proxy 5.4, 7.0",
+    );
+    let (errors, _) = lint_text(&GOOD.replace(r#"["6.0", "6.4"]"#, r#"">=8.0""#));
+    assert_one(
+        &errors,
+        3,
+        "`versions: \">=8.0\"` matches no version of server-proxy (known: 5.4, 6.0, 6.4, 7.0)",
+    );
+    let (errors, _) = lint_text(
+        &GOOD
+            .replace(r#"["6.0", "6.4"]"#, r#"">=6.0""#)
+            .replace("fixture: config.request", "json: {}"),
+    );
+    assert!(
+        errors.iter().all(|e| !e.message.contains("does not exist")),
+        "7.0 is in range and redirect.response exists there: {errors:?}"
+    );
+}
+
+#[test]
+fn volatile_keep_must_name_a_volatile_key() {
+    let text = |keep: &str| {
+        format!(
+            "name: x\nfamily: sender\nversions: [\"6.0\"]\nplays: sender\nsteps:\n  - exchange:\n      send: {{ json: {{ request: sender data }} }}\n      expect: {{ snapshot: s, volatile: {{ keep: [{keep}] }} }}\n"
+        )
+    };
+    assert!(lint_text(&text("clock")).0.is_empty());
+    let (errors, _) = lint_text(&text("clokc"));
+    assert_one(
+        &errors,
+        6,
+        "`volatile.keep` entry `clokc` is not a volatile key of sender, so there is nothing to keep (volatile: clock)",
+    );
 }

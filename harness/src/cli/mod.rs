@@ -545,30 +545,27 @@ fn cmd_lint(catalog: &Catalog, root: &Path, paths: Vec<PathBuf>) -> i32 {
         complain!("error: no scenario files found");
         return EXIT_USAGE;
     }
+    let references = crate::runner::plan::reference_names();
     let mut bad = 0;
+    let mut worst = 0;
     for f in &files {
-        let errors = match scenario::load_file(f) {
-            Ok(l) => scenario::lint(&l, catalog),
-            Err(e) => vec![e],
+        let findings: Vec<scenario::Finding> = match scenario::load_file(f) {
+            Ok(l) => scenario::lint(&l, catalog, &references),
+            Err(e) => vec![e.into()],
         };
-        let warnings = match scenario::load_file(f) {
-            Ok(l) if errors.is_empty() => scenario::lint_warnings(&l, catalog),
-            _ => Vec::new(),
-        };
-        for w in &warnings {
-            say!("warning {w}");
+        for finding in &findings {
+            say!("{finding}");
         }
-        if errors.is_empty() {
+        let code = scenario::finding::exit_code(&findings);
+        if code == 0 {
             say!("ok      {}", f.display());
         } else {
             bad += 1;
-            for e in errors {
-                say!("error   {e}");
-            }
         }
+        worst = worst.max(code);
     }
     say!("{} files, {} with errors", files.len(), bad);
-    if bad > 0 {
+    if worst > 0 {
         EXIT_USAGE
     } else {
         0

@@ -383,6 +383,7 @@ impl Certification {
                 index: "1".to_string(),
                 action: "certify".to_string(),
                 name: Some(spec.id.to_string()),
+                requirement: vec![spec.id.to_string()],
                 line: 0,
                 outcome: r.outcome.clone(),
                 failures: r.failures.clone(),

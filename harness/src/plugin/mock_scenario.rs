@@ -27,6 +27,8 @@
 //! errors do, because these files are written by hand.
 
 use super::interfaces;
+use crate::scenario::loader::yaml_error;
+pub use crate::scenario::loader::{is_mock_plugin_file, is_mock_plugin_text};
 use crate::scenario::model::{DurationSpec, Spanned};
 use crate::scenario::ScenarioError;
 use serde::Deserialize;
@@ -131,137 +133,21 @@ impl MockScenario {
         MockScenario::parse(path, &text)
     }
 
-    /// Parse and check scenario text; `path` is only used in errors.
+    /// Parse and check scenario text; `path` is only used in errors. Each check is a
+    /// step of its own below; the first problem found is returned.
     pub fn parse(path: &Path, text: &str) -> Result<MockScenario, ScenarioError> {
         let doc: FileDoc = serde_saphyr::from_str_with_options(text, parse_options())
             .map_err(|e| yaml_error(path, &e))?;
-        let at = |line: u64, column: u64, message: String| ScenarioError {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message,
-        };
-        let err = |sp_line: (u64, u64), message: String| at(sp_line.0, sp_line.1, message);
-        if doc.family.value != super::FAMILY {
-            return Err(err(
-                pos(&doc.family),
-                format!(
-                    "family must be `plugin` for a mock-plugin scenario, not {:?}",
-                    doc.family.value
-                ),
-            ));
-        }
-        let p = doc.plugin;
-        if p.name.value.trim().is_empty() {
-            return Err(err(pos(&p.name), "plugin name must not be empty".into()));
-        }
-        let interfaces = match &p.interfaces {
-            None => interfaces::EXPORTER | interfaces::CONFIGURATOR,
-            Some(list) => {
-                let mut bits = 0;
-                for name in &list.value {
-                    bits |= match name.as_str() {
-                        "exporter" => interfaces::EXPORTER,
-                        "configurator" => interfaces::CONFIGURATOR,
-                        "runner" => interfaces::RUNNER,
-                        other => {
-                            return Err(err(
-                                pos(list),
-                                format!(
-                                    "unknown interface {other:?} (known: exporter, configurator, runner)"
-                                ),
-                            ))
-                        }
-                    };
-                }
-                if bits == 0 {
-                    return Err(err(pos(list), "interfaces must not be empty".into()));
-                }
-                bits
-            }
-        };
-        if p.metrics.value.is_empty() && interfaces & interfaces::EXPORTER != 0 {
-            return Err(err(
-                pos(&p.metrics),
-                "an exporter needs at least one metric".into(),
-            ));
-        }
-        let mut metrics: Vec<MockMetric> = Vec::new();
-        for m in &p.metrics.value {
-            let key = m.value.key.value.trim().to_string();
-            if key.is_empty() || key.contains(['[', ']', ' ']) {
-                return Err(err(
-                    pos(&m.value.key),
-                    format!(
-                        "metric key {key:?} must be a plain key name (no spaces, no [parameters])"
-                    ),
-                ));
-            }
-            if metrics.iter().any(|x| x.key == key) {
-                return Err(err(
-                    pos(&m.value.key),
-                    format!("metric {key:?} is listed twice"),
-                ));
-            }
-            if m.value.description.value.trim().is_empty() {
-                return Err(err(
-                    pos(&m.value.description),
-                    format!("metric {key:?} needs a description (agent2 refuses empty ones)"),
-                ));
-            }
-            let inline = m.value.value.is_some() || m.value.error.is_some();
-            let replies = match (inline, m.value.replies.is_empty()) {
-                (true, false) => {
-                    return Err(err(
-                        pos(m),
-                        format!("metric {key:?}: give `value`/`error` or `replies`, not both"),
-                    ))
-                }
-                (false, true) => {
-                    return Err(err(
-                        pos(m),
-                        format!("metric {key:?} needs a `value`, an `error` or `replies`"),
-                    ))
-                }
-                (true, true) => vec![reply(
-                    &err,
-                    pos(m),
-                    None,
-                    &m.value.value,
-                    &m.value.error,
-                    &m.value.delay,
-                )?],
-                (false, false) => {
-                    if m.value.delay.is_some() {
-                        return Err(err(
-                            pos(m),
-                            format!("metric {key:?}: put `delay` on each reply"),
-                        ));
-                    }
-                    let mut out = Vec::new();
-                    for r in &m.value.replies {
-                        out.push(reply(
-                            &err,
-                            pos(r),
-                            r.value.params.clone(),
-                            &r.value.value,
-                            &r.value.error,
-                            &r.value.delay,
-                        )?);
-                    }
-                    out
-                }
-            };
-            metrics.push(MockMetric {
-                key,
-                description: m.value.description.value.clone(),
-                replies,
-            });
-        }
+        let err = Errors { path };
+        check_family(&err, &doc.family)?;
+        let p = &doc.plugin;
+        let name = plugin_name(&err, &p.name)?;
+        let interfaces = interface_bits(&err, p.interfaces.as_ref())?;
+        let metrics = metrics(&err, &p.metrics, interfaces)?;
         let _ = doc.description;
         Ok(MockScenario {
             title: doc.name.unwrap_or_default(),
-            name: p.name.value.trim().to_string(),
+            name,
             interfaces,
             metrics,
         })
@@ -304,25 +190,166 @@ fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
 
-/// Whether `text` is a mock-plugin scenario rather than a `zbx-conform run` scenario: it
-/// has a top-level `plugin:` key (run scenarios never do). A cheap text test, so folder
-/// discovery for `run`/`lint` can skip these files without parsing them.
-pub fn is_mock_plugin_text(text: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.split(" #").next().unwrap_or("").trim_end();
-        l == "plugin:" || l.starts_with("plugin: {")
-    })
+/// Makes the errors of one file: `file:line:column: message`, as scenario errors.
+struct Errors<'a> {
+    path: &'a Path,
 }
 
-/// [`is_mock_plugin_text`] for a file; an unreadable file is not one (the caller's own
-/// loading then reports why it cannot be read).
-pub fn is_mock_plugin_file(path: &Path) -> bool {
-    crate::scenario::loader::read_text(path).is_ok_and(|t| is_mock_plugin_text(&t))
+impl Errors<'_> {
+    fn at(&self, (line, column): (u64, u64), message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// These files are only for the plugin family; a run scenario's family here is a
+/// file given to the wrong command.
+fn check_family(err: &Errors, family: &Spanned<String>) -> Result<(), ScenarioError> {
+    if family.value == super::FAMILY {
+        return Ok(());
+    }
+    Err(err.at(
+        pos(family),
+        format!(
+            "family must be `plugin` for a mock-plugin scenario, not {:?}",
+            family.value
+        ),
+    ))
+}
+
+/// The registered plugin name: agent2 matches it against `Plugins.<Name>.System.Path`,
+/// so it cannot be empty.
+fn plugin_name(err: &Errors, name: &Spanned<String>) -> Result<String, ScenarioError> {
+    let trimmed = name.value.trim();
+    if trimmed.is_empty() {
+        return Err(err.at(pos(name), "plugin name must not be empty"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The interface bits of the Register response; exporter and configurator when the
+/// file names none (what most plugins implement).
+fn interface_bits(err: &Errors, list: Option<&Spanned<Vec<String>>>) -> Result<u64, ScenarioError> {
+    let Some(list) = list else {
+        return Ok(interfaces::EXPORTER | interfaces::CONFIGURATOR);
+    };
+    let mut bits = 0;
+    for name in &list.value {
+        bits |= match name.as_str() {
+            "exporter" => interfaces::EXPORTER,
+            "configurator" => interfaces::CONFIGURATOR,
+            "runner" => interfaces::RUNNER,
+            other => {
+                return Err(err.at(
+                    pos(list),
+                    format!("unknown interface {other:?} (known: exporter, configurator, runner)"),
+                ))
+            }
+        };
+    }
+    if bits == 0 {
+        return Err(err.at(pos(list), "interfaces must not be empty"));
+    }
+    Ok(bits)
+}
+
+/// Every metric in file order (the Register response lists them so); an exporter
+/// without metrics could answer no Export.
+fn metrics(
+    err: &Errors,
+    docs: &Spanned<Vec<Spanned<MetricDoc>>>,
+    interfaces: u64,
+) -> Result<Vec<MockMetric>, ScenarioError> {
+    if docs.value.is_empty() && interfaces & interfaces::EXPORTER != 0 {
+        return Err(err.at(pos(docs), "an exporter needs at least one metric"));
+    }
+    let mut out: Vec<MockMetric> = Vec::new();
+    for m in &docs.value {
+        let key = metric_key(err, &m.value.key, &out)?;
+        if m.value.description.value.trim().is_empty() {
+            return Err(err.at(
+                pos(&m.value.description),
+                format!("metric {key:?} needs a description (agent2 refuses empty ones)"),
+            ));
+        }
+        let replies = metric_replies(err, m, &key)?;
+        out.push(MockMetric {
+            key,
+            description: m.value.description.value.clone(),
+            replies,
+        });
+    }
+    Ok(out)
+}
+
+/// A metric key as agent2 registers it: a plain name (parameters come with each
+/// Export), listed once.
+fn metric_key(
+    err: &Errors,
+    key: &Spanned<String>,
+    earlier: &[MockMetric],
+) -> Result<String, ScenarioError> {
+    let k = key.value.trim().to_string();
+    if k.is_empty() || k.contains(['[', ']', ' ']) {
+        return Err(err.at(
+            pos(key),
+            format!("metric key {k:?} must be a plain key name (no spaces, no [parameters])"),
+        ));
+    }
+    if earlier.iter().any(|x| x.key == k) {
+        return Err(err.at(pos(key), format!("metric {k:?} is listed twice")));
+    }
+    Ok(k)
+}
+
+/// A metric's replies: one inline `value`/`error` (with its `delay`) for any
+/// parameters, or a `replies` list (each with its own `delay`), never both.
+fn metric_replies(
+    err: &Errors,
+    m: &Spanned<MetricDoc>,
+    key: &str,
+) -> Result<Vec<MockReply>, ScenarioError> {
+    let d = &m.value;
+    let inline = d.value.is_some() || d.error.is_some();
+    match (inline, d.replies.is_empty()) {
+        (true, false) => Err(err.at(
+            pos(m),
+            format!("metric {key:?}: give `value`/`error` or `replies`, not both"),
+        )),
+        (false, true) => Err(err.at(
+            pos(m),
+            format!("metric {key:?} needs a `value`, an `error` or `replies`"),
+        )),
+        (true, true) => Ok(vec![reply(
+            err,
+            pos(m),
+            None,
+            &d.value,
+            &d.error,
+            &d.delay,
+        )?]),
+        (false, false) => {
+            if d.delay.is_some() {
+                return Err(err.at(pos(m), format!("metric {key:?}: put `delay` on each reply")));
+            }
+            d.replies
+                .iter()
+                .map(|r| {
+                    let v = &r.value;
+                    reply(err, pos(r), v.params.clone(), &v.value, &v.error, &v.delay)
+                })
+                .collect()
+        }
+    }
 }
 
 /// Check one reply (inline or a `replies` entry).
 fn reply(
-    err: &dyn Fn((u64, u64), String) -> ScenarioError,
+    err: &Errors,
     at: (u64, u64),
     params: Option<Vec<String>>,
     value: &Option<Spanned<Value>>,
@@ -331,16 +358,13 @@ fn reply(
 ) -> Result<MockReply, ScenarioError> {
     let outcome = match (value, error) {
         (Some(_), Some(_)) => {
-            return Err(err(
-                at,
-                "a reply has a `value` or an `error`, not both".into(),
-            ))
+            return Err(err.at(at, "a reply has a `value` or an `error`, not both"))
         }
-        (None, None) => return Err(err(at, "a reply needs a `value` or an `error`".into())),
+        (None, None) => return Err(err.at(at, "a reply needs a `value` or an `error`")),
         (Some(v), None) => match &v.value {
             Value::String(_) | Value::Number(_) => Outcome::Value(v.value.clone()),
             other => {
-                return Err(err(
+                return Err(err.at(
                     pos(v),
                     format!("value must be a string or a number, not {other}"),
                 ))
@@ -348,7 +372,7 @@ fn reply(
         },
         (None, Some(e)) => {
             if e.value.trim().is_empty() {
-                return Err(err(pos(e), "error text must not be empty".into()));
+                return Err(err.at(pos(e), "error text must not be empty"));
             }
             Outcome::Error(e.value.clone())
         }
@@ -356,9 +380,9 @@ fn reply(
     let delay = match delay {
         None => Duration::ZERO,
         Some(d) => {
-            let parsed = DurationSpec::parse(&d.value).map_err(|m| err(pos(d), m))?;
+            let parsed = DurationSpec::parse(&d.value).map_err(|m| err.at(pos(d), m))?;
             if parsed > MAX_DELAY {
-                return Err(err(pos(d), "delay must be at most 60s".into()));
+                return Err(err.at(pos(d), "delay must be at most 60s"));
             }
             parsed
         }
@@ -387,29 +411,6 @@ fn parse_options() -> serde_saphyr::Options {
             max_replay_stack_depth: 8,
         },
         with_snippet: false,
-    }
-}
-
-fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ScenarioError {
-    use serde_saphyr::MessageFormatter;
-    let inner = e.without_snippet();
-    let (line, column) = inner
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
-    let message = serde_saphyr::DefaultMessageFormatter
-        .format_message(inner)
-        .trim()
-        .to_string();
-    ScenarioError {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message: if message.is_empty() {
-            inner.to_string()
-        } else {
-            message
-        },
     }
 }
 

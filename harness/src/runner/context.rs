@@ -3,8 +3,10 @@
 
 use super::transcript::Transcript;
 use crate::catalog::Catalog;
+use crate::check::message::KindAt;
 use crate::check::SchemaCache;
 use crate::scenario::model::Side;
+use crate::scenario::names::split_qualified;
 use crate::scenario::vars::Vars;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,14 +44,29 @@ impl ScenarioContext {
         crate::frame::ZbxdCodec::new(self.max_frame).with_budget(self.budget.clone())
     }
 
-    /// Validate a message we are about to send against its declared kind. A failure is
-    /// the scenario's fault, not the peer's, so it is reported as a scenario error.
-    pub fn check_own_message(&self, kind: &str, value: &serde_json::Value) -> Result<(), String> {
-        let at = crate::check::message::KindAt {
-            family: &self.family,
+    /// Where a kind as written in the scenario is checked: `kind` in the scenario's
+    /// family, `family:kind` in that family, both at this run's version.
+    pub fn kind_at<'a>(&'a self, written: &'a str) -> KindAt<'a> {
+        let (family, kind) = split_qualified(written);
+        KindAt {
+            family: family.unwrap_or(&self.family),
             version: &self.version,
             kind,
-        };
+        }
+    }
+
+    /// Whether a (fixture) name names a kind of the catalog in some version, so the
+    /// fixture declares that kind (the same rule as lint's).
+    pub fn names_kind(&self, name: &str) -> bool {
+        let at = self.kind_at(name);
+        self.catalog.kind_any_version(at.family, at.kind).is_some()
+    }
+
+    /// Validate a message we are about to send against its declared kind (`kind` or
+    /// `family:kind`). A failure is the scenario's fault, not the peer's, so it is
+    /// reported as a scenario error.
+    pub fn check_own_message(&self, kind: &str, value: &serde_json::Value) -> Result<(), String> {
+        let at = self.kind_at(kind);
         let body = crate::message::Body::Json(value.clone());
         let violations =
             crate::check::message::validate_message(&self.catalog, &self.schemas, at, &body)

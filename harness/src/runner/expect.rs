@@ -6,8 +6,9 @@ use super::result::{CheckFailure, CheckKind};
 use super::send::normalise_pointer;
 use super::transcript::{render_body, render_bytes};
 use crate::catalog::Body;
+use crate::check::message::KindAt;
 use crate::frame::{ZbxdCodec, ZbxdFrame};
-use crate::scenario::model::Expect;
+use crate::scenario::model::{Expect, VolatileSpec};
 use crate::transport::{Connection, Silence, TransportError};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -256,17 +257,22 @@ pub fn check_received(
     body: &Body,
     exp: &Expect,
 ) -> Vec<CheckFailure> {
-    use crate::check::message::{self as check, KindAt};
+    use crate::check::message as check;
     if let Body::Json(v) = body {
         ctx.secrets.collect(v);
     }
     let shown = render_body(body);
-    let recognised = ctx
-        .catalog
-        .classify(&ctx.family, &ctx.version, &ctx.peer_side, body)
-        .map(|k| k.kind.clone());
+    let Recognition {
+        family,
+        want,
+        recognised,
+    } = recognise(ctx, exp.kind.as_deref(), body);
+    let shown_kind = recognised.as_ref().map(|k| match family == ctx.family {
+        true => k.clone(),
+        false => format!("{family}:{k}"),
+    });
     ctx.transcript
-        .received(recognised.as_deref(), Some(frame.flags), shown.clone());
+        .received(shown_kind.as_deref(), Some(frame.flags), shown.clone());
 
     let mut fails: Vec<CheckFailure> = Vec::new();
     fails.extend(check::trailing_bytes(leftover));
@@ -280,15 +286,15 @@ pub fn check_received(
     }
     let (kind, wrong_kind) = check::kind(
         &ctx.catalog,
-        &ctx.family,
+        &family,
         &ctx.version,
-        exp.kind.as_deref(),
+        want.as_deref(),
         recognised.as_deref(),
     );
     fails.extend(wrong_kind);
     if let (Some(kind), true) = (&kind, exp.schema != Some(false)) {
         let at = KindAt {
-            family: &ctx.family,
+            family: &family,
             version: &ctx.version,
             kind,
         };
@@ -322,6 +328,42 @@ pub fn check_received(
     fails
 }
 
+/// Where a received message is checked and what it was recognised as.
+pub struct Recognition {
+    /// The family whose catalog and schemas apply.
+    pub family: String,
+    /// The expected kind's name in that family, if the expectation names one.
+    pub want: Option<String>,
+    /// The kind the catalog recognised, if any.
+    pub recognised: Option<String>,
+}
+
+/// Recognise a received message for an expectation of kind `want` (`kind` or
+/// `family:kind`). An expected kind of another family (`sender:sender.data.response`) is
+/// looked for among that family's kinds sent by the side that sends it there; otherwise
+/// the scenario's family and the peer's side decide.
+pub fn recognise(ctx: &ScenarioContext, want: Option<&str>, body: &Body) -> Recognition {
+    let at = ctx.kind_at(want.unwrap_or(""));
+    let from = if at.family == ctx.family {
+        ctx.peer_side.as_str()
+    } else {
+        ctx.catalog
+            .kind(at.family, at.version, at.kind)
+            .map(|k| k.from.as_str())
+            .filter(|f| *f != crate::catalog::ANY_SIDE)
+            .unwrap_or(ctx.peer_side.as_str())
+    };
+    let recognised = ctx
+        .catalog
+        .classify(at.family, at.version, from, body)
+        .map(|k| k.kind.clone());
+    Recognition {
+        family: at.family.to_string(),
+        want: want.map(|_| at.kind.to_string()),
+        recognised,
+    }
+}
+
 /// `match`, `capture` and `snapshot` of a JSON message, with the scenario's variables
 /// expanded (captures go into them).
 fn check_json(
@@ -333,7 +375,7 @@ fn check_json(
     let mut fails = Vec::new();
     match ctx
         .vars
-        .expand_value(&serde_json::Value::Object(exp.matches.clone()))
+        .expand_value(&serde_json::Value::Object(exp.matches.map().clone()))
     {
         Ok(serde_json::Value::Object(spec)) => {
             remember_expected_secrets(&mut ctx.secrets, &spec);
@@ -369,11 +411,12 @@ fn check_json(
                 return fails;
             }
         };
-        let volatile = ctx
+        let family_volatile = ctx
             .catalog
             .family(&ctx.family)
             .map(|f| f.volatile.clone())
             .unwrap_or_default();
+        let volatile = VolatileSpec::apply(exp.volatile.as_ref(), &family_volatile);
         let path = ctx.catalog.snapshot_path(&ctx.family, &ctx.version, &name);
         match check::snapshot(&name, &path, value, &volatile, ctx.update_snapshots) {
             SnapshotCheck::Matched => {}

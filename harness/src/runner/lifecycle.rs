@@ -210,6 +210,7 @@ pub fn log_problems(started: &Started, profile: &LoadedProfile) -> Option<StepRe
         index: "peer-log".into(),
         action: "peer log".into(),
         name: None,
+        requirement: Vec::new(),
         line: 0,
         outcome: Outcome::Failed,
         failures: problems

@@ -242,6 +242,12 @@ fn new_context(
 /// A result for the job before anything ran (passed, no steps yet).
 fn new_result(job: &Job) -> ScenarioResult {
     let s = &job.scenario.scenario;
+    let mut properties = peer_properties(job.peer.as_deref());
+    let requirements = s.requirements_at(&job.version);
+    if !requirements.is_empty() {
+        // One property: JUnit consumers key properties by name.
+        properties.insert("requirement".into(), requirements.join(", "));
+    }
     ScenarioResult {
         name: s.name.clone(),
         file: job.scenario.path.clone(),
@@ -254,7 +260,7 @@ fn new_result(job: &Job) -> ScenarioResult {
         steps: Vec::new(),
         transcript: Vec::new(),
         peer_log: None,
-        properties: peer_properties(job.peer.as_deref()),
+        properties,
         duration: Duration::ZERO,
     }
 }

@@ -112,13 +112,14 @@ pub fn plan(catalog: &Catalog, opts: &RunOptions) -> Result<Vec<Job>, RunError> 
     let mut listeners = Listeners::default();
     let mut jobs = Vec::new();
     for l in loaded {
-        jobs.extend(jobs_for(&l, None, opts, &mut listeners)?);
+        jobs.extend(jobs_for(catalog, &l, None, opts, &mut listeners)?);
     }
     nothing_selected(jobs, opts, &[])
 }
 
 /// The selected jobs of one scenario: every listed version, or only the peer's.
 fn jobs_for(
+    catalog: &Catalog,
     l: &Arc<LoadedScenario>,
     identity: Option<&Arc<PeerIdentity>>,
     opts: &RunOptions,
@@ -126,8 +127,8 @@ fn jobs_for(
 ) -> Result<Vec<Job>, RunError> {
     let share = shares(l, opts);
     let mut jobs = Vec::new();
-    for v in &l.scenario.versions {
-        let version = &v.value;
+    let known = catalog.versions(&l.scenario.family);
+    for version in &l.scenario.versions.value.resolve(&known) {
         let wanted = identity.is_none_or(|id| &id.protocol == version);
         if !wanted || !selected(l, version, opts) {
             continue;
@@ -164,7 +165,8 @@ pub async fn prepare(
     for l in &loaded {
         let Some(target) = target(l, opts, catalog) else {
             // The built-in reference peers: every listed version.
-            out.jobs.extend(jobs_for(l, None, opts, &mut listeners)?);
+            out.jobs
+                .extend(jobs_for(catalog, l, None, opts, &mut listeners)?);
             continue;
         };
         if !asked.contains_key(&target) {
@@ -202,7 +204,7 @@ pub async fn prepare(
                 )));
             }
         }
-        let jobs = jobs_for(l, identity.as_ref(), opts, &mut listeners)?;
+        let jobs = jobs_for(catalog, l, identity.as_ref(), opts, &mut listeners)?;
         let any = !jobs.is_empty();
         out.jobs.extend(jobs);
         if let (false, Some(id)) = (any, &identity) {
@@ -463,11 +465,11 @@ fn load(catalog: &Catalog, opts: &RunOptions) -> Result<Vec<Arc<LoadedScenario>>
     for f in files {
         match scenario::load_file(&f) {
             Ok(l) => {
-                let lint = scenario::lint(&l, catalog);
+                let lint = scenario::lint_errors(&l, catalog, &reference_names());
                 if lint.is_empty() {
                     loaded.push(Arc::new(l));
                 } else {
-                    errors.extend(lint);
+                    errors.extend(lint.iter().map(scenario::Finding::to_error));
                 }
             }
             Err(e) => errors.push(e),
@@ -479,6 +481,14 @@ fn load(catalog: &Catalog, opts: &RunOptions) -> Result<Vec<Arc<LoadedScenario>>
     loaded
         .retain(|l| opts.tags.is_empty() || l.scenario.tags.iter().any(|t| opts.tags.contains(t)));
     Ok(loaded)
+}
+
+/// The names a scenario's `peer.reference` may take: the built-in reference peers.
+pub fn reference_names() -> Vec<&'static str> {
+    crate::reference::references()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
 }
 
 /// `--version` and `--filter` keep this case.

@@ -38,6 +38,9 @@ pub struct StepResult {
     /// The step's `name`, if given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The requirement ids the step checks (its `requirement:`), if any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requirement: Vec<String>,
     /// Source line of the step in the scenario file.
     pub line: u64,
     pub outcome: Outcome,

@@ -33,70 +33,16 @@ pub fn build(ctx: &ScenarioContext, msg: &Message) -> Result<Outgoing, String> {
             kind: msg.kind.clone(),
         });
     }
-    let body = if let Some(name) = &msg.fixture {
-        let name = ctx.vars.expand_str(name).map_err(|e| e.to_string())?;
-        crate::scenario::names::fixture_name(&name)?;
-        match load_fixture(ctx, &name)? {
-            // Fixtures of text kinds (body: text) hold the payload as a JSON string; no
-            // Zabbix JSON message is a bare string, so a string fixture is always text.
-            Value::String(text) => {
-                Body::Text(ctx.vars.expand_str(&text).map_err(|e| e.to_string())?)
-            }
-            value => Body::Json(ctx.vars.expand_value(&value).map_err(|e| e.to_string())?),
-        }
-    } else if let Some(json) = &msg.json {
-        // A YAML string under `json:` is JSON text (handy for exact key order or for
-        // deliberately invalid JSON: use `text:` for the latter).
-        let value = match json {
-            Value::String(s) => serde_json::from_str(s)
-                .map_err(|e| format!("`json` string is not valid JSON: {e}"))?,
-            other => other.clone(),
-        };
-        Body::Json(ctx.vars.expand_value(&value).map_err(|e| e.to_string())?)
-    } else if let Some(text) = &msg.text {
-        Body::Text(ctx.vars.expand_str(text).map_err(|e| e.to_string())?)
-    } else {
-        return Err("nothing to send: give one of fixture, json, text or raw".into());
-    };
-
-    let body = match body {
-        Body::Json(mut value) => {
-            for (pointer, v) in &msg.set {
-                let v = ctx.vars.expand_value(v).map_err(|e| e.to_string())?;
-                set_pointer(&mut value, &normalise_pointer(pointer), v)?;
-            }
-            for pointer in &msg.remove {
-                remove_pointer(&mut value, &normalise_pointer(pointer))?;
-            }
-            Body::Json(value)
-        }
-        text => {
-            if !msg.set.is_empty() || !msg.remove.is_empty() {
-                return Err("`set`/`remove` apply only to JSON bodies".into());
-            }
-            text
-        }
-    };
-
-    if let Some(kind) = &msg.kind {
-        if msg.check.unwrap_or(true) {
-            match &body {
-                Body::Json(value) => ctx.check_own_message(kind, value)?,
-                // Text kinds have schemas over the payload as a JSON string; text sent
-                // under a JSON kind (deliberately invalid JSON) is not checked.
-                Body::Text(t) => {
-                    let text_kind = ctx
-                        .catalog
-                        .kind(&ctx.family, &ctx.version, kind)
-                        .is_some_and(|k| k.body == crate::catalog::BodyType::Text);
-                    if text_kind {
-                        ctx.check_own_message(kind, &Value::String(t.clone()))?;
-                    }
-                }
-            }
-        }
+    let (body, fixture) = body_of(ctx, msg)?;
+    let body = apply_overrides(ctx, msg, body)?;
+    // A fixture named after a kind declares it (`kind:` may still say otherwise).
+    let kind = msg
+        .kind
+        .clone()
+        .or_else(|| fixture.filter(|name| ctx.names_kind(name)));
+    if let (Some(kind), true) = (&kind, msg.check.unwrap_or(true)) {
+        check_declared_kind(ctx, kind, &body)?;
     }
-
     let payload: Vec<u8> = match &body {
         Body::Json(v) => serde_json::to_vec(v).map_err(|e| e.to_string())?,
         Body::Text(t) => t.as_bytes().to_vec(),
@@ -107,8 +53,83 @@ pub fn build(ctx: &ScenarioContext, msg: &Message) -> Result<Outgoing, String> {
         flags: bytes.get(4).copied(),
         bytes,
         body: Some(body),
-        kind: msg.kind.clone(),
+        kind,
     })
+}
+
+/// The templated body of a `fixture`, `json` or `text` message, and the fixture's name
+/// after expansion (it may declare the message's kind).
+fn body_of(ctx: &ScenarioContext, msg: &Message) -> Result<(Body, Option<String>), String> {
+    let expand_value = |v: &Value| ctx.vars.expand_value(v).map_err(|e| e.to_string());
+    let expand_str = |t: &str| ctx.vars.expand_str(t).map_err(|e| e.to_string());
+    if let Some(name) = &msg.fixture {
+        let name = expand_str(name)?;
+        crate::scenario::names::fixture_name(&name)?;
+        let body = match load_fixture(ctx, &name)? {
+            // Fixtures of text kinds (body: text) hold the payload as a JSON string; no
+            // Zabbix JSON message is a bare string, so a string fixture is always text.
+            Value::String(text) => Body::Text(expand_str(&text)?),
+            value => Body::Json(expand_value(&value)?),
+        };
+        return Ok((body, Some(name)));
+    }
+    if let Some(json) = &msg.json {
+        // A YAML string under `json:` is JSON text (handy for exact key order or for
+        // deliberately invalid JSON: use `text:` for the latter).
+        let value = match json {
+            Value::String(s) => serde_json::from_str(s)
+                .map_err(|e| format!("`json` string is not valid JSON: {e}"))?,
+            other => other.clone(),
+        };
+        return Ok((Body::Json(expand_value(&value)?), None));
+    }
+    if let Some(text) = &msg.text {
+        return Ok((Body::Text(expand_str(text)?), None));
+    }
+    Err("nothing to send: give one of fixture, json, text or raw".into())
+}
+
+/// `set` and `remove` on a JSON body (they do not apply to text).
+fn apply_overrides(ctx: &ScenarioContext, msg: &Message, body: Body) -> Result<Body, String> {
+    match body {
+        Body::Json(mut value) => {
+            for (pointer, v) in &msg.set {
+                let v = ctx.vars.expand_value(v).map_err(|e| e.to_string())?;
+                set_pointer(&mut value, &normalise_pointer(pointer), v)?;
+            }
+            for pointer in &msg.remove {
+                remove_pointer(&mut value, &normalise_pointer(pointer))?;
+            }
+            Ok(Body::Json(value))
+        }
+        text => {
+            if !msg.set.is_empty() || !msg.remove.is_empty() {
+                return Err("`set`/`remove` apply only to JSON bodies".into());
+            }
+            Ok(text)
+        }
+    }
+}
+
+/// Our own message against the schema of the kind it declares (`kind` or
+/// `family:kind`). Text kinds have schemas over the payload as a JSON string; text sent
+/// under a JSON kind (deliberately invalid JSON) is not checked.
+fn check_declared_kind(ctx: &ScenarioContext, kind: &str, body: &Body) -> Result<(), String> {
+    match body {
+        Body::Json(value) => ctx.check_own_message(kind, value),
+        Body::Text(t) => {
+            let at = ctx.kind_at(kind);
+            let text_kind = ctx
+                .catalog
+                .kind(at.family, at.version, at.kind)
+                .is_some_and(|k| k.body == crate::catalog::BodyType::Text);
+            if text_kind {
+                ctx.check_own_message(kind, &Value::String(t.clone()))
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Read `fixtures/<family>/<version>/<name>.json`.
@@ -135,7 +156,7 @@ fn frame_options(spec: Option<&FrameSpec>) -> Result<FrameOptions, String> {
         }
     };
     Ok(FrameOptions {
-        compress: s.compress,
+        compress: s.compressed,
         large: s.large,
         flags: s.flags,
         datalen: s.datalen,

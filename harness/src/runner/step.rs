@@ -117,6 +117,7 @@ impl StepRunner<'_> {
             index: index.to_string(),
             action: step.action_name().to_string(),
             name: step.name.clone(),
+            requirement: step.requirements(),
             line,
             outcome: Outcome::Passed,
             failures: Vec::new(),
@@ -489,7 +490,7 @@ impl StepRunner<'_> {
         match self
             .ctx
             .vars
-            .expand_value(&serde_json::Value::Object(exp.matches.clone()))
+            .expand_value(&serde_json::Value::Object(exp.matches.map().clone()))
         {
             Ok(serde_json::Value::Object(spec)) => {
                 crate::check::check_matches(&spec, value).is_empty()
@@ -498,25 +499,21 @@ impl StepRunner<'_> {
         }
     }
 
+    /// Whether `body` is of the kind the step waits for (`kind` or `family:kind`),
+    /// decided as the expectation's own kind check decides it.
     fn is_expected_kind(&self, want: &Option<String>, body: &crate::catalog::Body) -> bool {
         let Some(want) = want else { return true };
-        self.ctx
-            .catalog
-            .classify(
-                &self.ctx.family,
+        let r = super::expect::recognise(self.ctx, Some(want), body);
+        r.recognised.is_some()
+            && crate::check::message::kind(
+                &self.ctx.catalog,
+                &r.family,
                 &self.ctx.version,
-                &self.ctx.peer_side,
-                body,
+                r.want.as_deref(),
+                r.recognised.as_deref(),
             )
-            .is_some_and(|k| {
-                &k.kind == want
-                    || self
-                        .ctx
-                        .catalog
-                        .kind(&self.ctx.family, &self.ctx.version, want)
-                        .and_then(|w| w.recognise.same_as.as_ref())
-                        == Some(&k.kind)
-            })
+            .1
+            .is_none()
     }
 
     async fn then<S: AsyncRead + AsyncWrite + Unpin>(

@@ -1,25 +1,27 @@
 //! Semantic checks of a loaded scenario against the message catalog: does the family
 //! exist, does every version, does every kind exist in every version the step can run
-//! in, is it sent by the right side, do the fixtures exist, is the reference peer known,
-//! do matchers parse.
+//! in (in its own family, or in the family it names as `family:kind`), is it sent by the
+//! right side, do the fixtures exist, is the reference peer known, do matchers parse,
+//! does a snapshot keep only volatile keys; and, as warnings, variables nothing sets.
 //!
-//! Two severities, two functions: [`lint`] returns errors (the scenario cannot run as
-//! written; `zbx-conform lint` exits non-zero), [`lint_warnings`] returns things that
-//! are probably wrong but may be intended (a variable that must come from `--var` or the
-//! environment). Warnings are `ScenarioError`s whose message starts with `"warning: "`,
-//! so `Display` prints them like compiler warnings without a new type.
+//! Findings are typed ([`Finding`], with a [`Severity`]): an error means the scenario
+//! cannot run as written (`zbx-conform lint` exits non-zero, `run` refuses it), a
+//! warning is probably wrong but may be intended (a variable that must come from
+//! `--var` or the environment).
+//!
+//! Everything lint knows comes from its parameters — the catalog and the names of the
+//! built-in reference peers — so this module depends on nothing above `scenario/`.
 
-use super::loader::{read_text, LoadedScenario, ScenarioError};
-use super::model::{Action, Expect, Message, Scenario, Spanned, Step};
+use super::finding::{Finding, Location};
+use super::loader::{read_text, LoadedScenario};
+use super::model::{Action, Expect, Message, Scenario, Spanned, Step, Versions};
+use super::names::split_qualified;
 use super::structure::top_key_location;
 use super::vars::referenced_names;
 use super::when::any_matches;
 use crate::catalog::{compare_versions, Catalog};
 use serde_json::Value;
 use std::collections::BTreeSet;
-
-/// Prefix of every warning message.
-pub const WARNING_PREFIX: &str = "warning: ";
 
 /// Variables the runner always sets.
 pub const BUILTIN_VARS: &[&str] = &[
@@ -32,93 +34,46 @@ pub const BUILTIN_VARS: &[&str] = &[
     "peer",
 ];
 
-/// Semantic checks against the catalog; empty when the scenario is fine.
-pub fn lint(loaded: &LoadedScenario, catalog: &Catalog) -> Vec<ScenarioError> {
-    let s = &loaded.scenario;
+/// Every finding of a scenario, errors and warnings, in file order; empty when the
+/// scenario is fine. `references` are the names a scenario's `peer.reference` may take
+/// (the runner's built-in peers; an empty list checks nothing).
+pub fn lint(loaded: &LoadedScenario, catalog: &Catalog, references: &[&str]) -> Vec<Finding> {
     let text = read_text(&loaded.path).unwrap_or_default();
     let mut l = Linter {
         loaded,
         catalog,
         out: Vec::new(),
     };
-    let top = |key: &str| top_key_location(&text, key);
-
-    let Some(fam) = catalog.family(&s.family) else {
-        let known: Vec<&str> = catalog
-            .families()
-            .iter()
-            .map(|f| f.family.as_str())
-            .collect();
-        l.push(
-            top("family"),
-            format!(
-                "unknown family `{}` (known: {})",
-                s.family,
-                known.join(", ")
-            ),
-        );
-        return l.out;
-    };
-
-    let plays = s.plays.as_str();
-    if !fam.kinds.iter().any(|k| k.from == plays || k.to == plays) {
-        let mut sides: BTreeSet<&str> = BTreeSet::new();
-        for k in &fam.kinds {
-            sides.insert(k.from.as_str());
-            sides.insert(k.to.as_str());
-        }
-        l.push(
-            top("plays"),
-            format!(
-                "`plays: {plays}` is not a side of {} (sides: {})",
-                s.family,
-                sides.into_iter().collect::<Vec<_>>().join(", ")
-            ),
-        );
+    if let Some(versions) = l.top_level(&text, references) {
+        let steps = &loaded.scenario.steps;
+        l.steps(steps, &versions);
     }
-
-    let known_versions = catalog.versions(&s.family);
-    let mut versions = Vec::new();
-    for v in &s.versions {
-        if known_versions.iter().any(|k| k == &v.value) {
-            versions.push(v.value.clone());
-        } else {
-            l.push(
-                (v.referenced.line(), v.referenced.column()),
-                format!(
-                    "version {} does not exist for {} (known: {})",
-                    v.value,
-                    s.family,
-                    known_versions.join(", ")
-                ),
-            );
-        }
-    }
-
-    if let Some(r) = &s.peer.reference {
-        let refs = crate::reference::references();
-        // An empty list means the roles module does not publish names: don't guess.
-        if !refs.is_empty() && !refs.iter().any(|(n, _)| n == r) {
-            l.push(
-                top("peer"),
-                format!(
-                    "unknown reference peer `{r}` (known: {})",
-                    refs.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-                ),
-            );
-        }
-    }
-
-    l.steps(&s.steps, &versions);
-    l.out.sort_by_key(|e| (e.line, e.column));
+    l.out.extend(variable_warnings(loaded, &text));
+    // File order; at one place, errors before warnings.
+    l.out.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then(b.severity.cmp(&a.severity))
+    });
     l.out.dedup();
     l.out
+}
+
+/// The errors of a scenario only (what `run` refuses a scenario for).
+pub fn lint_errors(
+    loaded: &LoadedScenario,
+    catalog: &Catalog,
+    references: &[&str],
+) -> Vec<Finding> {
+    let mut all = lint(loaded, catalog, references);
+    all.retain(Finding::is_error);
+    all
 }
 
 struct Linter<'a> {
     loaded: &'a LoadedScenario,
     catalog: &'a Catalog,
-    out: Vec<ScenarioError>,
+    out: Vec<Finding>,
 }
 
 /// Location of a step or action.
@@ -137,18 +92,99 @@ enum Dir {
     Expect,
 }
 
-impl Linter<'_> {
+impl<'a> Linter<'a> {
     fn scenario(&self) -> &Scenario {
         &self.loaded.scenario
     }
 
     fn push(&mut self, (line, column): At, message: String) {
-        self.out.push(ScenarioError {
-            path: self.loaded.path.clone(),
-            line,
-            column,
-            message,
-        });
+        let at = Location::new(&self.loaded.path, line, column);
+        self.out.push(Finding::error(at, message));
+    }
+
+    /// The top-level checks: family, side, versions, reference peer. Returns the
+    /// versions the steps are checked for, or `None` when the family is unknown (then
+    /// nothing else can be checked).
+    fn top_level(&mut self, text: &str, references: &[&str]) -> Option<Vec<String>> {
+        let loaded = self.loaded;
+        let s = &loaded.scenario;
+        let top = |key: &str| top_key_location(text, key);
+        let Some(fam) = self.catalog.family(&s.family) else {
+            let known: Vec<&str> = self
+                .catalog
+                .families()
+                .iter()
+                .map(|f| f.family.as_str())
+                .collect();
+            let message = format!(
+                "unknown family `{}` (known: {})",
+                s.family,
+                known.join(", ")
+            );
+            self.push(top("family"), message);
+            return None;
+        };
+        let plays = s.plays.as_str();
+        if !fam.kinds.iter().any(|k| k.from == plays || k.to == plays) {
+            let mut sides: BTreeSet<&str> = BTreeSet::new();
+            for k in &fam.kinds {
+                sides.insert(k.from.as_str());
+                sides.insert(k.to.as_str());
+            }
+            let message = format!(
+                "`plays: {plays}` is not a side of {} (sides: {})",
+                s.family,
+                sides.into_iter().collect::<Vec<_>>().join(", ")
+            );
+            self.push(top("plays"), message);
+        }
+        if let Some(r) = &s.peer.reference {
+            if !references.is_empty() && !references.contains(&r.as_str()) {
+                let message = format!(
+                    "unknown reference peer `{r}` (known: {})",
+                    references.join(", ")
+                );
+                self.push(top("peer"), message);
+            }
+        }
+        Some(self.versions())
+    }
+
+    /// The scenario's versions that exist for its family; each one that does not, or a
+    /// condition that matches none, is an error.
+    fn versions(&mut self) -> Vec<String> {
+        let loaded = self.loaded;
+        let s = &loaded.scenario;
+        let family = s.family.clone();
+        let known = self.catalog.versions(&family);
+        let resolved = s.versions.value.resolve(&known);
+        match &s.versions.value {
+            Versions::List(list) => {
+                let missing: Vec<(At, String)> = list
+                    .iter()
+                    .filter(|v| !known.contains(&v.value.trim().to_string()))
+                    .map(|v| (at(v), v.value.clone()))
+                    .collect();
+                for (here, v) in missing {
+                    let message = format!(
+                        "version {v} does not exist for {family} (known: {})",
+                        known.join(", ")
+                    );
+                    self.push(here, message);
+                }
+                resolved.into_iter().filter(|v| known.contains(v)).collect()
+            }
+            Versions::Range(cond) => {
+                if resolved.is_empty() {
+                    let message = format!(
+                        "`versions: {cond:?}` matches no version of {family} (known: {})",
+                        known.join(", ")
+                    );
+                    self.push(at(&s.versions), message);
+                }
+                resolved
+            }
+        }
     }
 
     fn steps(&mut self, steps: &[Spanned<Step>], versions: &[String]) {
@@ -199,9 +235,17 @@ impl Linter<'_> {
         }
     }
 
+    /// Whether `name` (plain or `family:kind`) names a kind of the catalog in some
+    /// version: then a fixture of that name declares that kind.
+    fn names_kind(&self, name: &str) -> bool {
+        let (family, kind) = split_qualified(name);
+        let family = family.unwrap_or(&self.scenario().family);
+        self.catalog.kind_any_version(family, kind).is_some()
+    }
+
     fn message(&mut self, here: At, m: &Message, versions: &[String]) {
-        if let Some(k) = &m.kind {
-            self.kind(here, k, Dir::Send, versions);
+        if let Some(k) = m.declared_kind(|f| self.names_kind(f)) {
+            self.kind(here, &k, Dir::Send, versions);
         }
         if let Some(f) = &m.fixture {
             // Templated fixture names are resolved at run time.
@@ -234,18 +278,52 @@ impl Linter<'_> {
         if let Some(k) = &e.kind {
             self.kind(here, k, Dir::Expect, versions);
         }
-        if let Err(msg) = crate::check::matcher::validate_spec(&neutralise_templates(&e.matches)) {
+        if let Err(msg) =
+            crate::check::matcher::validate_spec(&neutralise_templates(e.matches.map()))
+        {
             self.push(here, format!("invalid `match`: {msg}"));
+        }
+        self.volatile_keep(here, e);
+    }
+
+    /// `volatile.keep` entries must be volatile in the family, or keeping them means
+    /// nothing (a typo such as `verison` would silently compare nothing more).
+    fn volatile_keep(&mut self, here: At, e: &Expect) {
+        let Some(spec) = &e.volatile else { return };
+        let family = self.scenario().family.clone();
+        let listed = self
+            .catalog
+            .family(&family)
+            .map(|f| f.volatile.clone())
+            .unwrap_or_default();
+        for k in spec.keep.iter().filter(|k| !listed.contains(k)) {
+            let message = format!(
+                "`volatile.keep` entry `{k}` is not a volatile key of {family}, so there is nothing to keep (volatile: {})",
+                listed.join(", ")
+            );
+            self.push(here, message);
         }
     }
 
-    fn kind(&mut self, here: At, kind: &str, dir: Dir, versions: &[String]) {
-        let family = self.scenario().family.clone();
-        let plays = self.scenario().plays.as_str();
+    /// Check a kind as written (`kind` or `family:kind`) for every version of the step.
+    /// A kind of another family is only checked for existence: its sides are that
+    /// family's, which the scenario's `plays` does not speak for.
+    fn kind(&mut self, here: At, written: &str, dir: Dir, versions: &[String]) {
+        let own = self.scenario().family.clone();
+        let (qualifier, kind) = split_qualified(written);
+        let family = qualifier.unwrap_or(&own).to_string();
+        if self.catalog.family(&family).is_none() {
+            let message = format!("unknown family `{family}` in kind `{written}`");
+            self.push(here, message);
+            return;
+        }
         let Some(any) = self.catalog.kind_any_version(&family, kind) else {
             let hint = self
                 .closest_kind(&family, kind)
-                .map(|k| format!(" (did you mean `{k}`?)"))
+                .map(|k| match qualifier {
+                    Some(f) => format!(" (did you mean `{f}:{k}`?)"),
+                    None => format!(" (did you mean `{k}`?)"),
+                })
                 .unwrap_or_default();
             self.push(
                 here,
@@ -253,46 +331,57 @@ impl Linter<'_> {
             );
             return;
         };
+        let (from, to) = (any.from.clone(), any.to.clone());
+        self.kind_versions(here, &family, kind, versions);
+        if family == own {
+            self.direction(here, kind, dir, &from, &to);
+        }
+    }
+
+    /// The versions of the step in which `kind` does not exist, with where it does.
+    fn kind_versions(&mut self, here: At, family: &str, kind: &str, versions: &[String]) {
         let missing: Vec<&String> = versions
             .iter()
-            .filter(|v| self.catalog.kind(&family, v, kind).is_none())
+            .filter(|v| self.catalog.kind(family, v, kind).is_none())
             .collect();
-        if !missing.is_empty() {
-            let mut exists: Vec<String> = self
-                .catalog
-                .family(&family)
-                .map(|f| {
-                    f.kinds
-                        .iter()
-                        .filter(|k| k.kind == kind)
-                        .flat_map(|k| k.versions.iter().cloned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            exists.sort_by(|a, b| compare_versions(a, b));
-            exists.dedup();
-            self.push(
-                here,
-                format!(
-                    "kind `{kind}` does not exist in {family} {} (it exists in: {}); restrict the step with `when: {{ version: ... }}`",
-                    join(&missing),
-                    exists.join(", ")
-                ),
-            );
+        if missing.is_empty() {
+            return;
         }
+        let mut exists: Vec<String> = self
+            .catalog
+            .family(family)
+            .map(|f| {
+                f.kinds
+                    .iter()
+                    .filter(|k| k.kind == kind)
+                    .flat_map(|k| k.versions.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        exists.sort_by(|a, b| compare_versions(a, b));
+        exists.dedup();
+        let message = format!(
+            "kind `{kind}` does not exist in {family} {} (it exists in: {}); restrict the step with `when: {{ version: ... }}`",
+            join(&missing),
+            exists.join(", ")
+        );
+        self.push(here, message);
+    }
+
+    /// We send what our side sends and expect what the other side sends.
+    fn direction(&mut self, here: At, kind: &str, dir: Dir, from: &str, to: &str) {
+        let plays = self.scenario().plays.as_str();
         match dir {
-            Dir::Send if any.from != plays => self.push(
+            Dir::Send if from != plays => self.push(
                 here,
                 format!(
-                    "kind `{kind}` is sent by the {} to the {}, but this scenario plays {plays}: it cannot send it",
-                    any.from, any.to
+                    "kind `{kind}` is sent by the {from} to the {to}, but this scenario plays {plays}: it cannot send it"
                 ),
             ),
-            Dir::Expect if any.from == plays => self.push(
+            Dir::Expect if from == plays => self.push(
                 here,
                 format!(
-                    "kind `{kind}` is sent by the {} (the side this scenario plays), so it cannot be expected from the peer",
-                    any.from
+                    "kind `{kind}` is sent by the {from} (the side this scenario plays), so it cannot be expected from the peer"
                 ),
             ),
             _ => {}
@@ -334,39 +423,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Warnings: variables referenced without a default that neither the runner, the
 /// scenario's `vars:`, nor an earlier `capture` sets. They must then come from `--var`
 /// or the environment, which is fine for `${PROXY_ADDR}` but usually a typo otherwise.
-pub fn lint_warnings(loaded: &LoadedScenario, _catalog: &Catalog) -> Vec<ScenarioError> {
+fn variable_warnings(loaded: &LoadedScenario, text: &str) -> Vec<Finding> {
     let s = &loaded.scenario;
-    let text = read_text(&loaded.path).unwrap_or_default();
     let mut w = VarWalk {
         known: BUILTIN_VARS.iter().map(|v| v.to_string()).collect(),
         found: Vec::new(),
     };
     w.known.extend(s.vars.keys().cloned());
     for v in s.vars.values() {
-        w.text(top_key_location(&text, "vars"), v);
+        w.text(top_key_location(text, "vars"), v);
     }
     if let Some(a) = &s.peer.address {
-        w.text(top_key_location(&text, "peer"), a);
+        w.text(top_key_location(text, "peer"), a);
     }
     if let Some(a) = &s.listen {
-        w.text(top_key_location(&text, "listen"), a);
+        w.text(top_key_location(text, "listen"), a);
     }
     w.steps(&s.steps);
-    let mut out: Vec<ScenarioError> = Vec::new();
-    for ((line, column), name) in w.found {
-        let e = ScenarioError {
-            path: loaded.path.clone(),
-            line,
-            column,
-            message: format!(
-                "{WARNING_PREFIX}variable ${{{name}}} has no default and is not set by the scenario (vars, capture) or the runner; it must come from --var {name}=VALUE or the environment (or write ${{{name}:-default}})"
-            ),
-        };
-        if !out.contains(&e) {
-            out.push(e);
-        }
-    }
-    out
+    w.found
+        .into_iter()
+        .map(|((line, column), name)| {
+            Finding::warning(
+                Location::new(&loaded.path, line, column),
+                format!(
+                    "variable ${{{name}}} has no default and is not set by the scenario (vars, capture) or the runner; it must come from --var {name}=VALUE or the environment (or write ${{{name}:-default}})"
+                ),
+            )
+        })
+        .collect()
 }
 
 struct VarWalk {
@@ -456,7 +540,7 @@ impl VarWalk {
 
     fn expect(&mut self, here: At, e: &Expect) {
         self.opt(here, &e.text);
-        for (k, v) in &e.matches {
+        for (k, v) in e.matches.iter() {
             self.text(here, k);
             self.value(here, v);
         }

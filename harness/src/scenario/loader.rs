@@ -112,8 +112,9 @@ pub fn structure_errors(path: &Path, scenario: &Scenario, text: &str) -> Vec<Sce
 }
 
 /// Turn a serde-saphyr error into ours: the position the parser knows, and its message
-/// without the position suffix and snippet (we print `file:line:col:` ourselves).
-fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ScenarioError {
+/// without the position suffix and snippet (we print `file:line:col:` ourselves). Also
+/// used for the mock-plugin scenario files, which are YAML written by hand too.
+pub fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ScenarioError {
     use serde_saphyr::MessageFormatter;
     let inner = e.without_snippet();
     let (line, column) = inner
@@ -217,6 +218,24 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     })
 }
 
+/// Whether `text` is a mock-plugin scenario rather than a `zbx-conform run` scenario: it
+/// has a top-level `plugin:` key (run scenarios never do). A cheap text test, so folder
+/// discovery for `run`/`lint` can skip these files without parsing them. It lives here,
+/// beside discovery, because telling scenario files apart is the loader's business;
+/// `plugin::mock_scenario` uses it too.
+pub fn is_mock_plugin_text(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.split(" #").next().unwrap_or("").trim_end();
+        l == "plugin:" || l.starts_with("plugin: {")
+    })
+}
+
+/// [`is_mock_plugin_text`] for a file; an unreadable file is not one (the caller's own
+/// loading then reports why it cannot be read).
+pub fn is_mock_plugin_file(path: &Path) -> bool {
+    read_text(path).is_ok_and(|t| is_mock_plugin_text(&t))
+}
+
 /// Whether discovery picks this file up.
 fn is_scenario_file(path: &Path) -> bool {
     matches!(
@@ -285,10 +304,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
                 };
                 if m.is_dir() {
                     stack.push(path);
-                } else if m.is_file()
-                    && is_scenario_file(&path)
-                    && !crate::plugin::is_mock_plugin_file(&path)
-                {
+                } else if m.is_file() && is_scenario_file(&path) && !is_mock_plugin_file(&path) {
                     // Mock-plugin files (scenarios/plugin/) are read by `mock-plugin
                     // --scenario`, not by `run`/`lint`.
                     out.push(path);

@@ -1,6 +1,7 @@
 //! Scenarios: the YAML model, its loader (with file:line:column errors), structural
 //! rules, lint against the catalog, version conditions, and variable templating.
 
+pub mod finding;
 pub mod lint;
 pub mod loader;
 pub mod model;
@@ -9,7 +10,8 @@ pub mod structure;
 pub mod vars;
 pub mod when;
 
-pub use lint::{lint, lint_warnings};
+pub use finding::{Finding, Location, Severity};
+pub use lint::{lint, lint_errors};
 pub use loader::{discover, load_file, LoadedScenario, ScenarioError};
 pub use model::*;
 pub use when::version_matches;

@@ -25,8 +25,9 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Protocol family: `server-proxy`, `agent`, `sender`, `plugin`.
     pub family: String,
-    /// Protocol versions to run this scenario for, e.g. `["5.4", "6.0"]`.
-    pub versions: Vec<Spanned<String>>,
+    /// Protocol versions to run this scenario for: a list (`["5.4", "6.0"]`) or a
+    /// condition (`">=5.4"`) meaning every catalog version of the family it matches.
+    pub versions: Spanned<Versions>,
     /// The side the harness plays.
     pub plays: Side,
     #[serde(default)]
@@ -52,6 +53,34 @@ pub struct Scenario {
     #[serde(default)]
     pub stateless: bool,
     pub steps: Vec<Spanned<Step>>,
+}
+
+impl Scenario {
+    /// The requirement ids of every step that runs at `version` (nested `repeat` steps
+    /// included, steps whose `when` excludes the version left out), sorted, once each:
+    /// what a test case of this scenario at this version checks.
+    pub fn requirements_at(&self, version: &str) -> Vec<String> {
+        fn walk(steps: &[Spanned<Step>], version: &str, out: &mut Vec<String>) {
+            for sp in steps {
+                let step = &sp.value;
+                let runs = step.when.as_ref().is_none_or(|w| {
+                    super::when::any_matches(&w.version.to_vec(), version).unwrap_or(true)
+                });
+                if !runs {
+                    continue;
+                }
+                out.extend(step.requirements());
+                if let Some(r) = &step.repeat {
+                    walk(&r.steps, version, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, version, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// The side of a conversation.
@@ -125,9 +154,21 @@ pub struct Step {
     /// (discovery, availability, task results) and delivers in whichever message.
     #[serde(default)]
     pub retry: Option<Retry>,
+    /// Ids of the requirements this step checks (`PROXY-DATA-ACK`): shown in the JUnit
+    /// test case and the JSON report, so a CI failure names the requirement it broke.
+    #[serde(default)]
+    pub requirement: Option<OneOrMany<String>>,
 }
 
 impl Step {
+    /// The requirement ids of this step (none when it names none).
+    pub fn requirements(&self) -> Vec<String> {
+        self.requirement
+            .as_ref()
+            .map(OneOrMany::to_vec)
+            .unwrap_or_default()
+    }
+
     /// The name of the action this step performs, for reports.
     pub fn action_name(&self) -> &'static str {
         if self.exchange.is_some() {
@@ -179,6 +220,60 @@ impl<T: Clone> OneOrMany<T> {
             OneOrMany::One(t) => vec![t.clone()],
             OneOrMany::Many(v) => v.clone(),
         }
+    }
+}
+
+/// The `versions` of a scenario: an explicit list, or a condition that selects every
+/// version of the family the catalog knows (so adding a version to the catalog adds it to
+/// such scenarios without editing them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Versions {
+    /// `versions: ["6.0", "7.0"]`: exactly these.
+    List(Vec<Spanned<String>>),
+    /// `versions: ">=5.4"`: a condition as in `when:`.
+    Range(String),
+}
+
+impl Versions {
+    /// The versions to run, given the family's versions from the catalog (oldest first):
+    /// the list as written, or the catalog's versions the condition matches. A condition
+    /// that does not parse matches nothing (the loader has refused it already).
+    pub fn resolve(&self, known: &[String]) -> Vec<String> {
+        match self {
+            Versions::List(list) => list.iter().map(|v| v.value.trim().to_string()).collect(),
+            Versions::Range(cond) => known
+                .iter()
+                .filter(|v| super::when::version_matches(cond, v).unwrap_or(false))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Versions {
+    /// A visitor rather than an untagged enum, so the list entries keep their spans.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Versions;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of versions such as [\"6.0\", \"7.0\"] or a condition such as \">=5.4\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Versions, E> {
+                Ok(Versions::Range(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Versions, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<Spanned<String>>()? {
+                    out.push(v);
+                }
+                Ok(Versions::List(out))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -327,8 +422,10 @@ pub struct Message {
     /// Frame options (compression, large, deliberately wrong header fields).
     #[serde(default)]
     pub frame: Option<FrameSpec>,
-    /// The message kind being sent; when given, the body is validated against its
-    /// schema before sending (unless it is a deliberately broken message: `check: false`).
+    /// The message kind being sent, `kind` or `family:kind` (a kind of another family at
+    /// the same version); the body is validated against its schema before sending
+    /// (unless it is a deliberately broken message: `check: false`). Defaults to the
+    /// fixture's name when that names a kind (see [`Message::fixture_kind`]).
     #[serde(default)]
     pub kind: Option<String>,
     /// Validate what we send against `kind`'s schema (default true when `kind` is set).
@@ -336,12 +433,35 @@ pub struct Message {
     pub check: Option<bool>,
 }
 
+impl Message {
+    /// The kind this message declares: `kind` when written, else the fixture's name when
+    /// `is_kind` says it names a kind (`fixture: passive.proxy-config.request`,
+    /// `fixture: server-proxy:passive.proxy-config.request`). A fixture named after its
+    /// kind says what it is; repeating it under `kind:` only invites the two to drift.
+    pub fn declared_kind(&self, is_kind: impl Fn(&str) -> bool) -> Option<String> {
+        self.kind.clone().or_else(|| self.fixture_kind(is_kind))
+    }
+
+    /// The fixture's name, when it names a kind (templated names never do: they are
+    /// only known at run time, where the expanded name is asked again).
+    pub fn fixture_kind(&self, is_kind: impl Fn(&str) -> bool) -> Option<String> {
+        self.fixture
+            .as_ref()
+            .filter(|f| !f.contains("${") && is_kind(f))
+            .cloned()
+    }
+}
+
 /// Frame options for a send.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrameSpec {
+    /// Compress the payload (flag 0x02); the same word as in expectations.
     #[serde(default)]
-    pub compress: bool,
+    pub compressed: bool,
+    /// The old spelling, kept only so the loader can say what to write instead.
+    #[serde(default)]
+    pub compress: Option<Spanned<Value>>,
     #[serde(default)]
     pub large: bool,
     /// Override the flags byte.
@@ -365,19 +485,24 @@ pub struct FrameSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// Message kind; the body is validated against its schema for the run's version.
-    /// Without it the kind is recognised from the catalog and validated if known.
+    /// Message kind, `kind` or `family:kind` (a kind of another family at the same
+    /// version, e.g. a proxy's `sender:sender.data.response` in a server-proxy scenario);
+    /// the body is recognised and validated in that family. Without it the kind is
+    /// recognised from the scenario family's catalog and validated if known.
     #[serde(default)]
     pub kind: Option<String>,
     /// JSON pointer (or top-level key) → expected value or matcher.
     #[serde(default, rename = "match")]
-    pub matches: Map<String, Value>,
+    pub matches: MatchSpec,
     /// Variable name → JSON pointer; the value is stored for later templating.
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
     /// Compare the (redacted) body with a stored snapshot of this name.
     #[serde(default)]
     pub snapshot: Option<String>,
+    /// Which keys this expectation's snapshot redacts, when not the family's list.
+    #[serde(default)]
+    pub volatile: Option<VolatileSpec>,
     /// How long to wait.
     #[serde(default)]
     pub within: Option<DurationSpec>,
@@ -396,6 +521,98 @@ pub struct Expect {
     /// Validate against the kind's schema (default true).
     #[serde(default)]
     pub schema: Option<bool>,
+}
+
+/// `volatile: { keep: [version], add: [/data/0/name] }` beside a `snapshot`: the
+/// family's volatile keys less `keep` (compared after all) plus `add` (redacted too).
+/// Entries are written like the catalog's: a key name, or a JSON pointer for one value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolatileSpec {
+    #[serde(default)]
+    pub keep: Vec<String>,
+    #[serde(default)]
+    pub add: Vec<String>,
+}
+
+impl VolatileSpec {
+    /// The keys to redact: `family`'s list without `keep`, then `add`.
+    pub fn apply(spec: Option<&VolatileSpec>, family: &[String]) -> Vec<String> {
+        let Some(spec) = spec else {
+            return family.to_vec();
+        };
+        let mut out: Vec<String> = family
+            .iter()
+            .filter(|k| !spec.keep.contains(k))
+            .cloned()
+            .collect();
+        for k in &spec.add {
+            if !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The `match` mapping of an expectation: pointer (or top-level key) → expected value,
+/// with where each key was written, so a bad key is reported at its own line and column.
+/// Dereferences to the plain map the matcher takes.
+#[derive(Debug, Clone, Default)]
+pub struct MatchSpec {
+    map: Map<String, Value>,
+    /// `(key, line, column)` in file order.
+    keys: Vec<(String, u64, u64)>,
+}
+
+impl MatchSpec {
+    /// The spec as the matcher takes it.
+    pub fn map(&self) -> &Map<String, Value> {
+        &self.map
+    }
+
+    /// Where `key` was written, `(0, 0)` when unknown.
+    pub fn key_location(&self, key: &str) -> (u64, u64) {
+        self.keys
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, l, c)| (*l, *c))
+            .unwrap_or((0, 0))
+    }
+}
+
+impl std::ops::Deref for MatchSpec {
+    type Target = Map<String, Value>;
+    fn deref(&self) -> &Map<String, Value> {
+        &self.map
+    }
+}
+
+impl<'de> Deserialize<'de> for MatchSpec {
+    /// A map visitor that reads each key as a `Spanned<String>` to keep its location.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MatchSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of JSON pointers (or top-level keys) to expected values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<MatchSpec, A::Error> {
+                let mut out = MatchSpec::default();
+                while let Some(key) = m.next_key::<Spanned<String>>()? {
+                    let value: Value = m.next_value()?;
+                    let (line, column) = (key.referenced.line(), key.referenced.column());
+                    out.keys.push((key.value.clone(), line, column));
+                    out.map.insert(key.value, value);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// Expectations on a received frame header.

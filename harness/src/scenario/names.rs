@@ -25,6 +25,17 @@ pub fn fixture_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Split a possibly family-qualified name: `server-proxy:passive.proxy-config.response`
+/// → `(Some("server-proxy"), "passive.proxy-config.response")`, a plain name →
+/// `(None, name)`. The same rule as fixture names, so a fixture named after a kind of
+/// another family names that kind too.
+pub fn split_qualified(name: &str) -> (Option<&str>, &str) {
+    match name.split_once(':') {
+        Some((family, rest)) if !family.is_empty() && !family.contains('/') => (Some(family), rest),
+        _ => (None, name),
+    }
+}
+
 /// A snapshot name: a plain file name (the snapshot is `<name>.json` in the version's
 /// snapshot folder).
 pub fn snapshot_name(name: &str) -> Result<(), String> {
@@ -71,6 +82,20 @@ mod tests {
         ] {
             assert!(fixture_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn qualified_names_split_at_the_first_colon() {
+        assert_eq!(
+            split_qualified("sender:sender.data.response"),
+            (Some("sender"), "sender.data.response")
+        );
+        assert_eq!(
+            split_qualified("failed.response"),
+            (None, "failed.response")
+        );
+        assert_eq!(split_qualified(":x"), (None, ":x"));
+        assert_eq!(split_qualified("a/b:c"), (None, "a/b:c"));
     }
 
     #[test]

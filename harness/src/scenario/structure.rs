@@ -3,10 +3,11 @@
 //! version conditions and variable names.
 //!
 //! These rules need no catalog, so they run at load time: a file that breaks them is
-//! not a scenario. Each problem is reported at the line of the step (or `then` action)
-//! it belongs to, because that is the innermost span serde-saphyr keeps.
+//! not a scenario. Each problem is reported at the innermost place the model keeps a
+//! span for: a `match` key, the old `frame.compress`, a `versions` entry or value, else
+//! the step (or `then` action) it belongs to.
 
-use super::model::{Action, Expect, FrameSpec, Message, Scenario, Spanned, Step};
+use super::model::{Action, Expect, FrameSpec, Message, Scenario, Spanned, Step, Versions};
 use super::when::{parse_version, VersionCondition};
 
 /// Largest `repeat.times`: enough for soak tests, small enough that a typo cannot make
@@ -77,26 +78,7 @@ impl Checker<'_> {
             let at = self.top("family");
             self.push(at, "`family` must not be empty");
         }
-        if s.versions.is_empty() {
-            let at = self.top("versions");
-            self.push(
-                at,
-                "`versions` must list at least one protocol version, e.g. [\"6.0\"]",
-            );
-        }
-        for v in &s.versions {
-            if let Err(e) = parse_version(v.value.trim()) {
-                self.push(At::from(v), format!("invalid entry in `versions`: {e}"));
-            } else if v.value.trim().split('.').count() != 2 {
-                self.push(
-                    At::from(v),
-                    format!(
-                        "invalid entry in `versions`: {:?} is not a version like 6.0 (major.minor)",
-                        v.value
-                    ),
-                );
-            }
-        }
+        self.versions(&s.versions);
         for name in s.vars.keys() {
             if !is_var_name(name) {
                 let at = self.top("vars");
@@ -111,6 +93,37 @@ impl Checker<'_> {
             self.push(at, "`steps` must contain at least one step");
         }
         self.steps(&s.steps);
+    }
+
+    /// `versions`: a non-empty list of `major.minor` versions, or one version condition.
+    fn versions(&mut self, versions: &Spanned<Versions>) {
+        let at = At::from(versions);
+        match &versions.value {
+            Versions::List(list) if list.is_empty() => self.push(
+                at,
+                "`versions` must list at least one protocol version, e.g. [\"6.0\"], or be a condition such as \">=5.4\"",
+            ),
+            Versions::List(list) => {
+                for v in list {
+                    if let Err(e) = parse_version(v.value.trim()) {
+                        self.push(At::from(v), format!("invalid entry in `versions`: {e}"));
+                    } else if v.value.trim().split('.').count() != 2 {
+                        self.push(
+                            At::from(v),
+                            format!(
+                                "invalid entry in `versions`: {:?} is not a version like 6.0 (major.minor)",
+                                v.value
+                            ),
+                        );
+                    }
+                }
+            }
+            Versions::Range(cond) => {
+                if let Err(e) = VersionCondition::parse(cond) {
+                    self.push(at, format!("in `versions`: {e}; or give a list such as [\"6.0\"]"));
+                }
+            }
+        }
     }
 
     fn steps(&mut self, steps: &[Spanned<Step>]) {
@@ -152,6 +165,7 @@ impl Checker<'_> {
                 );
             }
         }
+        self.requirements(at, step);
         if let Some(w) = &step.when {
             let conds = w.version.to_vec();
             if conds.is_empty() {
@@ -217,6 +231,19 @@ impl Checker<'_> {
                 self.push(at, "`repeat.steps` must contain at least one step");
             }
             self.steps(&r.steps);
+        }
+    }
+
+    /// `requirement:` ids are short names for people and CI tools (`PROXY-DATA-ACK`):
+    /// letters, digits, `-`, `_`, `.`, so they survive every report format unquoted.
+    fn requirements(&mut self, at: At, step: &Step) {
+        if step.requirement.is_some() && step.requirements().is_empty() {
+            self.push(at, "`requirement` must name at least one requirement id");
+        }
+        for id in step.requirements() {
+            if let Err(e) = requirement_id(&id) {
+                self.push(at, format!("`requirement` {id:?}: {e}"));
+            }
         }
     }
 
@@ -325,6 +352,16 @@ impl Checker<'_> {
     }
 
     fn frame(&mut self, at: At, ctx: &str, f: &FrameSpec) {
+        if let Some(old) = &f.compress {
+            // One word for sends and expectations; no silent alias, so files converge.
+            self.push(
+                At::from(old),
+                format!(
+                    "`{ctx}.frame.compress` is spelled `compressed` (as in expectations): write `frame: {{ compressed: {} }}`",
+                    old.value
+                ),
+            );
+        }
         if let Some(magic) = &f.magic {
             if magic.len() != 4 || !magic.is_ascii() {
                 self.push(
@@ -397,10 +434,15 @@ impl Checker<'_> {
             );
         }
         for key in e.matches.keys() {
+            let (line, column) = e.matches.key_location(key);
+            let key_at = if line == 0 { at } else { At { line, column } };
             if let Err(err) = check_pointer(key, true) {
-                self.push(at, format!("`{ctx}.match` key {key:?}: {err}"));
+                self.push(key_at, format!("`{ctx}.match` key {key:?}: {err}"));
+            } else if key.starts_with('$') {
+                self.push(key_at, operator_as_key(ctx, key, &e.matches[key]));
             }
         }
+        self.volatile(at, ctx, e);
         for (var, ptr) in &e.capture {
             if !is_var_name(var) {
                 self.push(
@@ -422,6 +464,71 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+impl Checker<'_> {
+    /// `volatile:` only changes what a snapshot redacts, so it needs a `snapshot`; its
+    /// entries are key names or JSON pointers, like the catalog's.
+    fn volatile(&mut self, at: At, ctx: &str, e: &Expect) {
+        let Some(v) = &e.volatile else { return };
+        if e.snapshot.is_none() {
+            self.push(
+                at,
+                format!(
+                    "`{ctx}.volatile` applies to a snapshot: add `snapshot: <name>` or remove it"
+                ),
+            );
+        }
+        if v.keep.is_empty() && v.add.is_empty() {
+            self.push(
+                at,
+                format!("`{ctx}.volatile` needs `keep: [...]` and/or `add: [...]`"),
+            );
+        }
+        for (list, entries) in [("keep", &v.keep), ("add", &v.add)] {
+            for k in entries {
+                let bad = if k.starts_with('/') {
+                    check_pointer(k, false).err()
+                } else if k.trim().is_empty() {
+                    Some("an empty key".to_string())
+                } else {
+                    None
+                };
+                if let Some(err) = bad {
+                    self.push(at, format!("`{ctx}.volatile.{list}` entry {k:?}: {err}"));
+                }
+            }
+        }
+    }
+}
+
+/// The message for an operator written where a `match` key (a pointer) belongs, with
+/// the operand's shape so the fix can be copied.
+fn operator_as_key(ctx: &str, key: &str, operand: &serde_json::Value) -> String {
+    let shape = match operand {
+        serde_json::Value::Array(_) => "[...]",
+        serde_json::Value::Object(_) => "{...}",
+        _ => "...",
+    };
+    format!(
+        "`{ctx}.match` key {key:?} is an operator, not a pointer: an operator applies to the value at a pointer, \
+         so write `match: {{ /pointer: {{ {key}: {shape} }} }}` (e.g. `match: {{ /response: {{ {key}: {shape} }} }}`); \
+         a member literally named {key:?} is `/{key}`"
+    )
+}
+
+/// A requirement id: 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or
+/// digit (`PROXY-DATA-ACK`, `ZBX-2.3`).
+pub fn requirement_id(id: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let first_ok = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if id.is_empty() || id.len() > 64 || !first_ok || !id.chars().all(ok_char) {
+        return Err(
+            "a requirement id is 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit (e.g. PROXY-DATA-ACK)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Whether `name` is a valid variable name: `[A-Za-z_][A-Za-z0-9_]*`.
