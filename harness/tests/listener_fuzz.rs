@@ -33,10 +33,11 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_support;
+
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,38 +96,8 @@ fn rss_growth_bound() -> u64 {
 // ---------------------------------------------------------------------------------
 // Memory and panics, counted over all threads.
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn note_alloc(n: usize) {
-    let now = LIVE.fetch_add(n as isize, Ordering::Relaxed) + n as isize;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note_alloc(l.size());
-        System.alloc(l)
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        note_alloc(l.size());
-        System.alloc_zeroed(l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        note_alloc(n);
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        System.dealloc(p, l)
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: alloc_support::Counting = alloc_support::Counting;
 
 /// Panics seen in any thread since the hook was installed (tokio catches a spawned
 /// task's panic, so a reader task of `others: skip` could panic unseen otherwise).
@@ -913,8 +884,7 @@ fn run(case: &Case, streams: &[Arc<Vec<u8>>], timeout: Duration) -> Ran {
         .build()
         .expect("runtime");
     let panics = PANICS.load(Ordering::SeqCst);
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = alloc_support::start_peak();
     let start = Instant::now();
     let hold = timeout + MARGIN;
     let result = rt.block_on(async {
@@ -929,7 +899,7 @@ fn run(case: &Case, streams: &[Arc<Vec<u8>>], timeout: Duration) -> Ran {
         r
     });
     let took = start.elapsed();
-    let peak_alloc = PEAK.load(Ordering::Relaxed) - base;
+    let peak_alloc = alloc_support::peak_since(base);
     rt.shutdown_timeout(Duration::from_secs(1));
     Ran {
         result,

@@ -6,10 +6,10 @@
 //! within the step's `within` plus a little slack, without a panic, and with the memory
 //! it allocated bounded (measured with a counting global allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_support;
+
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,38 +21,8 @@ use zbx_conform::runner::{self, CheckKind, Outcome, RunOptions, ScenarioResult};
 // ---------------------------------------------------------------------------------
 // Memory: live and peak bytes over all threads (the runner uses a multi-thread runtime).
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn add(n: usize) {
-    let now = LIVE.fetch_add(n as isize, Ordering::Relaxed) + n as isize;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        add(l.size());
-        System.alloc(l)
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        add(l.size());
-        System.alloc_zeroed(l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        add(n);
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        System.dealloc(p, l)
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: alloc_support::Counting = alloc_support::Counting;
 
 /// Cases run one at a time so that the peak measured belongs to one case.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -108,8 +78,7 @@ where
         .enable_all()
         .build()
         .expect("runtime");
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = alloc_support::start_peak();
     let start = Instant::now();
     let mut result = rt.block_on(async {
         let task = tokio::spawn(hostile());
@@ -118,7 +87,7 @@ where
         r
     });
     let took = start.elapsed();
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = alloc_support::peak_since(base);
     rt.shutdown_timeout(Duration::from_secs(1));
     assert_eq!(result.scenarios.len(), 1);
     (result.scenarios.remove(0), took, peak)
