@@ -233,10 +233,12 @@ pub async fn stop_started(
 ) {
     let Started { process, dir } = started;
     let passed = *outcome == Outcome::Passed;
-    if !passed {
-        result.peer_log = process.log().or_else(|| Some(process.log_tail(200)));
-    }
+    let logs = process.log_files();
     let status = process.stop().await;
+    // Read once the peer has exited: nothing is half written any more.
+    if !passed {
+        result.peer_log = logs.whole().or_else(|| Some(logs.tail(200)));
+    }
     ctx.transcript.note(format!("peer stopped: {status}"));
     if passed {
         let _ = std::fs::remove_dir_all(&dir);

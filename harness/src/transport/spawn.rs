@@ -178,24 +178,24 @@ impl PeerProcess {
 
     /// The last `lines` lines of the peer's log, or of its stderr/stdout.
     pub fn log_tail(&self, lines: usize) -> String {
-        let mut candidates: Vec<PathBuf> = self.spec.log.iter().cloned().collect();
-        candidates.push(self.spec.run_dir.join("stderr.log"));
-        candidates.push(self.spec.run_dir.join("stdout.log"));
-        let mut out = String::new();
-        for p in candidates {
-            if let Some(t) = tail(&p, lines) {
-                out.push_str(&format!("==> {} <==\n{t}\n", p.display()));
-            }
-        }
-        out
+        self.log_files().tail(lines)
     }
 
-    /// The whole log (bounded to the last 256 KiB), for JUnit `system-err`.
+    /// The whole log (bounded to the last 256 KiB, whole lines only), for JUnit
+    /// `system-err`.
     pub fn log(&self) -> Option<String> {
-        let path = self.spec.log.as_ref()?;
-        let bytes = std::fs::read(path).ok()?;
-        let start = bytes.len().saturating_sub(256 * 1024);
-        Some(String::from_utf8_lossy(&bytes[start..]).into_owned())
+        self.log_files().whole()
+    }
+
+    /// Where the peer writes, apart from the process: read it after [`stop`], when
+    /// the peer has flushed and exited, and nothing is half written.
+    ///
+    /// [`stop`]: PeerProcess::stop
+    pub fn log_files(&self) -> LogFiles {
+        LogFiles {
+            log: self.spec.log.clone(),
+            run_dir: self.spec.run_dir.clone(),
+        }
     }
 
     fn kill_group(&self, signal: i32) {
@@ -235,13 +235,69 @@ fn remove_scratch(dirs: &[PathBuf]) {
     }
 }
 
+/// A peer's log file, or the captures of its stderr and stdout.
+#[derive(Debug, Clone)]
+pub struct LogFiles {
+    log: Option<PathBuf>,
+    run_dir: PathBuf,
+}
+
+/// How much of a log is read for a report.
+const LOG_CAP: usize = 256 * 1024;
+/// How much of a log is read for its last lines.
+const TAIL_CAP: usize = 64 * 1024;
+
+impl LogFiles {
+    /// The log file's last 256 KiB, whole lines only.
+    pub fn whole(&self) -> Option<String> {
+        let path = self.log.as_ref()?;
+        let bytes = std::fs::read(path).ok()?;
+        Some(whole_lines(&bytes, LOG_CAP))
+    }
+
+    /// The last `lines` lines of the log file, or of stderr/stdout, each headed by its
+    /// path.
+    pub fn tail(&self, lines: usize) -> String {
+        let mut candidates: Vec<PathBuf> = self.log.iter().cloned().collect();
+        candidates.push(self.run_dir.join("stderr.log"));
+        candidates.push(self.run_dir.join("stdout.log"));
+        let mut out = String::new();
+        for p in candidates {
+            if let Some(t) = tail(&p, lines) {
+                out.push_str(&format!("==> {} <==\n{t}\n", p.display()));
+            }
+        }
+        out
+    }
+}
+
+/// The last `cap` bytes of `bytes` as whole lines: a line cut by the cap, and a last
+/// line still being written (no newline yet), are left out. A secret cut in half would
+/// escape redaction, which replaces whole values.
+fn whole_lines(bytes: &[u8], cap: usize) -> String {
+    let mut start = bytes.len().saturating_sub(cap);
+    if start > 0 {
+        // Cut inside a line unless the byte before the cut ends one.
+        if bytes[start - 1] != b'\n' {
+            start = match bytes[start..].iter().position(|b| *b == b'\n') {
+                Some(i) => start + i + 1,
+                None => bytes.len(),
+            };
+        }
+    }
+    let end = match bytes[start..].iter().rposition(|b| *b == b'\n') {
+        Some(i) => start + i + 1,
+        None => start,
+    };
+    String::from_utf8_lossy(&bytes[start..end]).into_owned()
+}
+
 fn tail(path: &Path, lines: usize) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     if bytes.is_empty() {
         return None;
     }
-    let start = bytes.len().saturating_sub(64 * 1024);
-    let text = String::from_utf8_lossy(&bytes[start..]);
+    let text = whole_lines(&bytes, TAIL_CAP);
     let all: Vec<&str> = text.lines().collect();
     Some(all[all.len().saturating_sub(lines)..].join("\n"))
 }
@@ -249,6 +305,15 @@ fn tail(path: &Path, lines: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_lines_leave_out_cut_and_unfinished_lines() {
+        assert_eq!(whole_lines(b"a\nb\nSECRET_HALF", 100), "a\nb\n");
+        assert_eq!(whole_lines(b"first SECRET\nsecond\n", 10), "second\n");
+        assert_eq!(whole_lines(b"one\ntwo\n", 4), "two\n");
+        assert_eq!(whole_lines(b"no newline at all", 100), "");
+        assert_eq!(whole_lines(b"", 100), "");
+    }
 
     fn spec(dir: &Path, script: &str, ready: Readiness) -> SpawnSpec {
         SpawnSpec {
