@@ -33,6 +33,8 @@ pub enum CheckKind {
     PeerLog,
     /// The message does not fit the run's memory budget (`--memory-budget`).
     Budget,
+    /// The TLS handshake failed, or the connection is of a type the step does not accept.
+    Tls,
 }
 
 impl CheckKind {
@@ -51,6 +53,7 @@ impl CheckKind {
             CheckKind::Scenario => "scenario",
             CheckKind::PeerLog => "peer-log",
             CheckKind::Budget => "budget",
+            CheckKind::Tls => "tls",
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::catalog::{self, Catalog};
 use crate::report;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
+use crate::transport::tls::{TlsConfig, TlsConfigError, TlsSettings};
 mod validate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -174,6 +175,91 @@ struct RunArgs {
     /// that is more]
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     memory_budget: Option<u64>,
+    #[command(flatten)]
+    tls: Box<TlsArgs>,
+}
+
+/// Encryption of the connections, under the names zabbix_sender and zabbix_get use, so
+/// their flags carry over. They override each scenario's `tls:` block (a step's own
+/// `tls:`, e.g. a refusal test's, still wins). Without them nothing is encrypted.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Encryption (TLS)")]
+struct TlsArgs {
+    /// How the harness connects to the peer: unencrypted, psk or cert (TLSConnect). The
+    /// --tls-* options override a scenario's `tls:` block, not a step's own `tls:`
+    #[arg(long, value_name = "MODE")]
+    tls_connect: Option<String>,
+    /// What the harness accepts from peers that connect to it, comma-separated:
+    /// unencrypted, psk, cert (TLSAccept); a connection is told TLS by its first byte
+    #[arg(long, value_name = "MODES", value_delimiter = ',')]
+    tls_accept: Vec<String>,
+    /// PSK identity, at most 128 characters (TLSPSKIdentity)
+    #[arg(long, value_name = "IDENTITY")]
+    tls_psk_identity: Option<String>,
+    /// File holding the PSK, 32 to 512 hex digits on its first line (TLSPSKFile); the
+    /// key never appears in a report
+    #[arg(long, value_name = "FILE")]
+    tls_psk_file: Option<PathBuf>,
+    /// CA certificates (PEM) that the peer's certificate must chain to (TLSCAFile)
+    #[arg(long, value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// Revoked certificates (PEM CRL) (TLSCRLFile)
+    #[arg(long, value_name = "FILE")]
+    tls_crl_file: Option<PathBuf>,
+    /// The harness's certificate, PEM, intermediates after it (TLSCertFile)
+    #[arg(long, value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// The private key of --tls-cert-file, PEM (TLSKeyFile)
+    #[arg(long, value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// Required issuer of the peer's certificate, RFC 4514 (CN=..,O=..) (TLSServerCertIssuer)
+    #[arg(long, value_name = "DN")]
+    tls_server_cert_issuer: Option<String>,
+    /// Required subject of the peer's certificate, RFC 4514 (TLSServerCertSubject)
+    #[arg(long, value_name = "DN")]
+    tls_server_cert_subject: Option<String>,
+    /// TLS 1.2 cipher list, OpenSSL syntax [default: Zabbix's]
+    #[arg(long, value_name = "CIPHERS")]
+    tls_cipher: Option<String>,
+    /// TLS 1.3 ciphersuites, OpenSSL syntax; "" for TLS 1.2 only [default: Zabbix's]
+    #[arg(long, value_name = "SUITES")]
+    tls_cipher13: Option<String>,
+}
+
+impl TlsArgs {
+    /// The settings these options give, with absolute paths (a scenario's relative
+    /// paths are taken from its own folder, the command line's from here). Checked as
+    /// far as they go on their own: a bad key file or mode is a usage error now, not a
+    /// failure of every scenario later.
+    fn settings(self: Box<Self>) -> Result<TlsSettings, String> {
+        let path = |p: Option<PathBuf>, opt: &str| -> Result<Option<String>, String> {
+            p.map(|p| {
+                std::path::absolute(&p)
+                    .map(|a| a.display().to_string())
+                    .map_err(|e| format!("{opt} {}: {e}", p.display()))
+            })
+            .transpose()
+        };
+        let settings = TlsSettings {
+            connect: self.tls_connect,
+            accept: (!self.tls_accept.is_empty()).then_some(self.tls_accept),
+            psk_identity: self.tls_psk_identity,
+            psk_file: path(self.tls_psk_file, "--tls-psk-file")?,
+            ca_file: path(self.tls_ca_file, "--tls-ca-file")?,
+            crl_file: path(self.tls_crl_file, "--tls-crl-file")?,
+            cert_file: path(self.tls_cert_file, "--tls-cert-file")?,
+            key_file: path(self.tls_key_file, "--tls-key-file")?,
+            server_cert_issuer: self.tls_server_cert_issuer,
+            server_cert_subject: self.tls_server_cert_subject,
+            cipher: self.tls_cipher,
+            cipher13: self.tls_cipher13,
+        };
+        match TlsConfig::load(&settings, None) {
+            // The rest may come from the scenarios (`tls:` with variables).
+            Ok(_) | Err(TlsConfigError::Missing { .. }) => Ok(settings),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -427,7 +513,9 @@ fn run_options(root: &Path, args: RunArgs) -> Result<RunOptions, String> {
             .unwrap_or_else(|| std::env::temp_dir().join("zbx-conform")),
     )
     .map_err(|e| format!("--run-dir: {e}"))?;
+    let tls = args.tls.settings()?;
     Ok(RunOptions {
+        tls,
         start_peer,
         run_dir,
         paths: default_paths(root, args.paths),

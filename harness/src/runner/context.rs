@@ -35,6 +35,13 @@ pub struct ScenarioContext {
     /// line of its result before any reporter sees it.
     pub secrets: crate::check::redact::SecretValues,
     pub transcript: Transcript,
+    /// TLS settings of the scenario (`tls:`) with the run's `--tls-*` options over them;
+    /// a step's own `tls:` goes over both.
+    pub tls: crate::transport::tls::TlsSettings,
+    /// The scenario file's folder: relative TLS file names are taken from there.
+    pub scenario_dir: Option<std::path::PathBuf>,
+    /// What TLS each connection spoke, by step index, for the report.
+    pub tls_seen: Vec<(String, crate::transport::tls::TlsInfo)>,
 }
 
 impl ScenarioContext {

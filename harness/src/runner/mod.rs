@@ -62,6 +62,9 @@ pub struct RunOptions {
     /// `--max-frame`: largest payload accepted from a peer (declared length, and the
     /// inflated size of compressed frames), checked before anything is allocated.
     pub max_frame: u64,
+    /// `--tls-*`: encryption of every connection, over each scenario's `tls:` (a step's
+    /// own `tls:` still wins). Paths are absolute (made so by the command line).
+    pub tls: crate::transport::tls::TlsSettings,
     /// `--memory-budget`: most bytes received messages may hold at once, across every
     /// connection of the run (frames, inflated payloads and their parsed form).
     pub memory_budget: u64,
@@ -85,6 +88,7 @@ impl Default for RunOptions {
             run_dir: std::env::temp_dir().join("zbx-conform"),
             max_frame: crate::frame::zbxd::DEFAULT_MAX_SIZE,
             memory_budget: crate::frame::budget::DEFAULT_BUDGET,
+            tls: Default::default(),
         }
     }
 }
@@ -200,6 +204,7 @@ pub async fn run_one(
         steps.extend(lifecycle::log_problems(started, profile));
     }
     let outcome = scenario_outcome(&steps);
+    tls_properties(&mut result.properties, &ctx.tls_seen);
     if let Some(started) = started {
         lifecycle::stop_started(&mut ctx, &mut result, started, &outcome).await;
     }
@@ -236,6 +241,14 @@ fn new_context(
         budget,
         transcript: Transcript::new(),
         secrets: Default::default(),
+        tls: s
+            .tls
+            .as_ref()
+            .map(|t| t.settings())
+            .unwrap_or_default()
+            .overlaid(&opts.tls),
+        scenario_dir: job.scenario.path.parent().map(|d| d.to_path_buf()),
+        tls_seen: Vec::new(),
     }
 }
 
@@ -278,6 +291,28 @@ fn peer_properties(id: Option<&crate::discover::PeerIdentity>) -> BTreeMap<Strin
         }
     }
     p
+}
+
+/// JUnit/JSON properties of the TLS connections: `tls.version`, `tls.cipher` and
+/// `tls.psk-identity` or `tls.peer-subject` of the first, and one line per step
+/// (`tls.step-2`) for every step that encrypted.
+fn tls_properties(
+    props: &mut BTreeMap<String, String>,
+    seen: &[(String, crate::transport::tls::TlsInfo)],
+) {
+    if let Some((_, first)) = seen.first() {
+        props.insert("tls.version".into(), first.version.clone());
+        props.insert("tls.cipher".into(), first.cipher.clone());
+        if let Some(id) = &first.psk_identity {
+            props.insert("tls.psk-identity".into(), id.clone());
+        }
+        if let Some(s) = &first.peer_subject {
+            props.insert("tls.peer-subject".into(), s.clone());
+        }
+    }
+    for (index, info) in seen {
+        props.insert(format!("tls.step-{index}"), info.to_string());
+    }
 }
 
 fn finish(

@@ -13,9 +13,11 @@ use crate::catalog::Body;
 use crate::frame::ZbxdFrame;
 use crate::scenario::model::{Accept, Action, Exchange, Others, Spanned, Step};
 use crate::scenario::version_matches;
+use crate::transport::tls::{self, TlsConfig, TlsInfo};
+use crate::transport::TransportError;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// The failure of an `accept` that saw nothing matching in time.
 fn accept_timeout(acc: &Accept, wait: Duration, skipped: u32) -> StepError {
@@ -63,6 +65,24 @@ fn shorten(detail: &str) -> String {
     } else {
         line.to_string()
     }
+}
+
+/// A connection that could not be set up as the step's TLS settings say: a TLS
+/// failure (handshake, certificate, a type not accepted) fails the `tls` check; a peer
+/// that sent nothing in time fails `timeout`; anything else fails `connect`.
+fn tls_failure(e: TransportError, expected: &str) -> StepError {
+    let check = match e {
+        TransportError::Tls { .. } | TransportError::NotAllowed { .. } => CheckKind::Tls,
+        TransportError::Timeout { .. } => CheckKind::Timeout,
+        _ => CheckKind::Connect,
+    };
+    StepError::Failed(vec![CheckFailure::new(check, expected, e.to_string())])
+}
+
+/// "a connection of an accepted type (psk, cert)", for an accept step's TLS failure.
+fn accepted_types(tls: &TlsConfig) -> String {
+    let list: Vec<&str> = tls.accept.iter().map(|m| m.as_str()).collect();
+    format!("a connection of an accepted type ({})", list.join(", "))
 }
 
 /// How long to wait for a TCP connect.
@@ -215,6 +235,7 @@ impl StepRunner<'_> {
     /// Run an `exchange` or `accept` step, again and again under `retry` while only its
     /// `match` (and `capture`) checks fail (see [`crate::scenario::model::Retry`]).
     async fn attempts(&mut self, step: &Step, index: &str, line: u64) -> Result<(), StepError> {
+        let tls = self.tls_config(step, line)?;
         let started = Instant::now();
         let retry = step.retry;
         let mut attempt = 1u32;
@@ -224,13 +245,13 @@ impl StepRunner<'_> {
                     "step {index} (exchange) line {line}{}",
                     attempt_label(attempt)
                 ));
-                self.exchange(ex).await
+                self.exchange(ex, &tls, index).await
             } else if let Some(acc) = &step.accept {
                 self.ctx.transcript.note(format!(
                     "step {index} (accept) line {line}{}",
                     attempt_label(attempt)
                 ));
-                self.accept(acc, retry.is_some()).await
+                self.accept(acc, retry.is_some(), &tls, index).await
             } else {
                 return Err(StepError::Scenario(format!(
                     "line {line}: step has no action"
@@ -270,7 +291,49 @@ impl StepRunner<'_> {
         }
     }
 
-    async fn exchange(&mut self, ex: &Exchange) -> Result<(), StepError> {
+    /// The step's TLS configuration: the scenario's settings and the run's, the step's
+    /// own over them, variables expanded, files read. Plaintext when nothing is set. A
+    /// setting that cannot be used is the scenario's fault (exit code 2). The PSK joins
+    /// the values scrubbed from every report.
+    fn tls_config(&mut self, step: &Step, line: u64) -> Result<TlsConfig, StepError> {
+        let mut settings = match &step.tls {
+            Some(t) => self.ctx.tls.overlaid(&t.settings()),
+            None => self.ctx.tls.clone(),
+        };
+        if settings.is_empty() {
+            return Ok(TlsConfig::plaintext());
+        }
+        for (field, value) in settings.fields_mut() {
+            *value = self
+                .ctx
+                .vars
+                .expand_str(value)
+                .map_err(|e| StepError::Scenario(format!("line {line}: tls {field}: {e}")))?;
+        }
+        let cfg = TlsConfig::load(&settings, self.ctx.scenario_dir.as_deref())
+            .map_err(|e| StepError::Scenario(format!("line {line}: {e}")))?;
+        if let Some(psk) = &cfg.psk {
+            self.ctx
+                .secrets
+                .add_value(&serde_json::Value::String(psk.hex().to_string()));
+        }
+        Ok(cfg)
+    }
+
+    /// Note what TLS a connection speaks, for the transcript and the report.
+    fn note_tls(&mut self, index: &str, tls: Option<TlsInfo>) {
+        if let Some(info) = tls {
+            self.ctx.transcript.note(format!("TLS: {info}"));
+            self.ctx.tls_seen.push((index.to_string(), info));
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        ex: &Exchange,
+        tls: &TlsConfig,
+        index: &str,
+    ) -> Result<(), StepError> {
         let addr = match &ex.connect {
             Some(a) => self.ctx.vars.expand_str(a).map_err(|e| StepError::Scenario(e.to_string()))?,
             None => self.ctx.peer_addr.clone().ok_or_else(|| {
@@ -284,7 +347,11 @@ impl StepRunner<'_> {
             .await
             .map_err(|e| StepError::Unreachable(e.to_string()))?;
         self.ctx.transcript.note(format!("connected to {addr}"));
-        let mut conn = ZbxdConnection::new(stream, self.ctx.codec(), addr.clone());
+        let secured = tls::connect(stream, tls, &addr, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| tls_failure(e, &format!("a TLS connection ({})", tls.connect)))?;
+        self.note_tls(index, secured.tls);
+        let mut conn = ZbxdConnection::new(secured.stream, self.ctx.codec(), addr.clone());
         self.write(&mut conn, &out).await?;
         if let Some(exp) = &ex.expect {
             let f = evaluate(self.ctx, &mut conn, exp).await;
@@ -300,7 +367,13 @@ impl StepRunner<'_> {
     /// Wait for the peer to connect and check its message. With `retrying`, a message
     /// whose only failures are `match` failures still gets the step's reply before the
     /// step fails (the caller tries again).
-    async fn accept(&mut self, acc: &Accept, retrying: bool) -> Result<(), StepError> {
+    async fn accept(
+        &mut self,
+        acc: &Accept,
+        retrying: bool,
+        tls: &TlsConfig,
+        index: &str,
+    ) -> Result<(), StepError> {
         // A step-specific listener, or the scenario's.
         let own;
         let listener = match &acc.listen {
@@ -324,7 +397,9 @@ impl StepRunner<'_> {
         let expects_message = acc.expect.closes != Some(true) && acc.expect.silent.is_none();
 
         let (mut conn, received_text, failures) = if acc.others.skips() && expects_message {
-            let (mut conn, frame, body) = self.accept_skipping(listener, acc, deadline).await?;
+            let (mut conn, frame, body) = self
+                .accept_skipping(listener, acc, deadline, tls, index)
+                .await?;
             let f = check_received(self.ctx, conn.leftover(), &frame, &body, &acc.expect);
             let answer_anyway = retrying && only_match(&f);
             if !f.is_empty() && !answer_anyway {
@@ -341,7 +416,17 @@ impl StepRunner<'_> {
             self.ctx
                 .transcript
                 .note(format!("accepted a connection from {from}"));
-            let mut conn = ZbxdConnection::new(stream, self.ctx.codec(), from.to_string());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let secured = tls::accept(
+                stream,
+                tls,
+                &from.to_string(),
+                left.max(Duration::from_millis(1)),
+            )
+            .await
+            .map_err(|e| tls_failure(e, &accepted_types(tls)))?;
+            self.note_tls(index, secured.tls);
+            let mut conn = ZbxdConnection::new(secured.stream, self.ctx.codec(), from.to_string());
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mut exp = acc.expect.clone();
             exp.within = Some(crate::scenario::model::DurationSpec(
@@ -400,13 +485,18 @@ impl StepRunner<'_> {
         listener: &TcpListener,
         acc: &Accept,
         deadline: tokio::time::Instant,
-    ) -> Result<(ZbxdConnection<TcpStream>, ZbxdFrame, Body), StepError> {
+        tls: &TlsConfig,
+        index: &str,
+    ) -> Result<(ZbxdConnection<tls::Stream>, ZbxdFrame, Body), StepError> {
         type Read = (
-            ZbxdConnection<TcpStream>,
+            ZbxdConnection<tls::Stream>,
+            Option<TlsInfo>,
             Result<Option<ZbxdFrame>, crate::transport::TransportError>,
         );
         let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Read>(64);
+        let (refused_tx, mut refused_rx) =
+            tokio::sync::mpsc::channel::<(String, crate::transport::TransportError)>(64);
         let mut skipped = 0u32;
         loop {
             tokio::select! {
@@ -418,15 +508,38 @@ impl StepRunner<'_> {
                         .map_err(|e| StepError::Unreachable(format!("accept failed: {e}")))?;
                     self.ctx.transcript.note(format!("accepted a connection from {from}"));
                     let tx = tx.clone();
+                    let refused = refused_tx.clone();
                     let codec = self.ctx.codec();
+                    let tls = tls.clone();
+                    // The handshake runs in the connection's own task too: a slow or
+                    // silent connection must not hold up the others.
                     tokio::spawn(async move {
-                        let mut conn = ZbxdConnection::new(stream, codec, from.to_string());
-                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                        let read = conn.read_frame(left.max(Duration::from_millis(1))).await;
-                        let _ = tx.send((conn, read)).await;
+                        let left = || {
+                            deadline
+                                .saturating_duration_since(tokio::time::Instant::now())
+                                .max(Duration::from_millis(1))
+                        };
+                        let from = from.to_string();
+                        match tls::accept(stream, &tls, &from, left()).await {
+                            Ok(secured) => {
+                                let mut conn = ZbxdConnection::new(secured.stream, codec, from);
+                                let read = conn.read_frame(left()).await;
+                                let _ = tx.send((conn, secured.tls, read)).await;
+                            }
+                            Err(e) => {
+                                let _ = refused.send((from, e)).await;
+                            }
+                        }
                     });
                 }
-                Some((mut conn, read)) = rx.recv() => {
+                Some((from, e)) = refused_rx.recv() => {
+                    self.ctx.transcript.note(format!(
+                        "skipped a connection from {from} (others: skip): {e}"
+                    ));
+                    skipped += 1;
+                }
+                Some((mut conn, info, read)) = rx.recv() => {
+                    self.note_tls(index, info);
                     let why = match read {
                         Ok(Some(frame)) => 'frame: {
                             let body = match super::expect::parse_within_budget(&mut conn, &frame) {

@@ -52,6 +52,10 @@ pub struct Scenario {
     /// one at a time against a peer they share (`run --peer`).
     #[serde(default)]
     pub stateless: bool,
+    /// Encryption of every connection the scenario makes or accepts (steps may override
+    /// single fields; `run --tls-*` options override these, not the steps').
+    #[serde(default)]
+    pub tls: Option<TlsSpec>,
     pub steps: Vec<Spanned<Step>>,
 }
 
@@ -158,6 +162,11 @@ pub struct Step {
     /// test case and the JSON report, so a CI failure names the requirement it broke.
     #[serde(default)]
     pub requirement: Option<OneOrMany<String>>,
+    /// Encryption of this step's connection: fields set here win over the scenario's
+    /// `tls:` and the `run --tls-*` options (a refusal step connects unencrypted or with
+    /// a wrong key whatever the run says).
+    #[serde(default)]
+    pub tls: Option<TlsSpec>,
 }
 
 impl Step {
@@ -195,6 +204,88 @@ impl Step {
         .iter()
         .filter(|b| **b)
         .count()
+    }
+}
+
+/// A `tls:` block (protocol.md §4b), in Zabbix's terms; every value may use variables.
+///
+/// ```yaml
+/// tls:
+///   connect: psk                 # unencrypted | psk | cert: how we connect
+///   accept: [unencrypted, psk]   # what we accept
+///   psk_identity: ${PSK_IDENTITY}
+///   psk_file: ${PSK_FILE}        # relative paths: from the scenario's folder
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    #[serde(default)]
+    pub connect: Option<Spanned<String>>,
+    #[serde(default)]
+    pub accept: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub psk_identity: Option<Spanned<String>>,
+    #[serde(default)]
+    pub psk_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub crl_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cert_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub server_cert_issuer: Option<Spanned<String>>,
+    #[serde(default)]
+    pub server_cert_subject: Option<Spanned<String>>,
+    /// TLS 1.2 cipher list (OpenSSL syntax).
+    #[serde(default)]
+    pub cipher: Option<Spanned<String>>,
+    /// TLS 1.3 ciphersuites (OpenSSL syntax); empty: TLS 1.2 only.
+    #[serde(default)]
+    pub cipher13: Option<Spanned<String>>,
+}
+
+impl TlsSpec {
+    /// The settings as written (variables not expanded yet).
+    pub fn settings(&self) -> crate::transport::tls::TlsSettings {
+        let v = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.value.clone());
+        crate::transport::tls::TlsSettings {
+            connect: v(&self.connect),
+            accept: self
+                .accept
+                .as_ref()
+                .map(|l| l.iter().map(|s| s.value.clone()).collect()),
+            psk_identity: v(&self.psk_identity),
+            psk_file: v(&self.psk_file),
+            ca_file: v(&self.ca_file),
+            crl_file: v(&self.crl_file),
+            cert_file: v(&self.cert_file),
+            key_file: v(&self.key_file),
+            server_cert_issuer: v(&self.server_cert_issuer),
+            server_cert_subject: v(&self.server_cert_subject),
+            cipher: v(&self.cipher),
+            cipher13: v(&self.cipher13),
+        }
+    }
+
+    /// The values whose spelling can be checked before a run, with where they were
+    /// written: `(field, value)`.
+    pub fn checkable(&self) -> Vec<(&'static str, &Spanned<String>)> {
+        let mut out = Vec::new();
+        for (name, f) in [
+            ("connect", &self.connect),
+            ("psk_identity", &self.psk_identity),
+        ] {
+            if let Some(v) = f {
+                out.push((name, v));
+            }
+        }
+        for v in self.accept.iter().flatten() {
+            out.push(("accept", v));
+        }
+        out
     }
 }
 

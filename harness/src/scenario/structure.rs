@@ -88,11 +88,40 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Some(t) = &s.tls {
+            self.tls(t);
+        }
         if s.steps.is_empty() {
             let at = self.top("steps");
             self.push(at, "`steps` must contain at least one step");
         }
         self.steps(&s.steps);
+    }
+
+    /// A `tls:` block's values that need no variable: the modes are Zabbix's words, the
+    /// PSK identity fits Zabbix's limits, the accept list is not empty. (Files are read
+    /// when a step runs: their names usually come from variables.)
+    fn tls(&mut self, t: &super::model::TlsSpec) {
+        use crate::transport::tls::{check_identity, TlsMode};
+        for (field, v) in t.checkable() {
+            if v.value.contains("${") {
+                continue;
+            }
+            let problem = match field {
+                "psk_identity" => check_identity(&v.value).err().map(|e| e.to_string()),
+                _ => TlsMode::parse(&v.value).err(),
+            };
+            if let Some(p) = problem {
+                self.push(At::from(v), format!("invalid `tls.{field}`: {p}"));
+            }
+        }
+        if t.accept.as_ref().is_some_and(|a| a.is_empty()) {
+            let at = self.top("tls");
+            self.push(
+                at,
+                "`tls.accept` must list at least one of unencrypted, psk, cert",
+            );
+        }
     }
 
     /// `versions`: a non-empty list of `major.minor` versions, or one version condition.
@@ -166,6 +195,12 @@ impl Checker<'_> {
             }
         }
         self.requirements(at, step);
+        if let Some(t) = &step.tls {
+            if step.exchange.is_none() && step.accept.is_none() {
+                self.push(at, "`tls` applies to `exchange` and `accept` steps only");
+            }
+            self.tls(t);
+        }
         if let Some(w) = &step.when {
             let conds = w.version.to_vec();
             if conds.is_empty() {

@@ -30,6 +30,17 @@ pub enum TransportError {
     Unexpected { count: usize },
     #[error("I/O error: {0}")]
     Io(String),
+    /// The TLS handshake failed, or the peer's certificate is not the expected one; the
+    /// reason is OpenSSL's (or the check's), never the key.
+    #[error("TLS handshake with {peer} failed: {reason}")]
+    Tls { peer: String, reason: String },
+    /// The peer connected in a way the accept list does not allow (Zabbix's wording).
+    #[error("connection of type \"{got}\" from {peer} is not allowed (accept: {allowed})")]
+    NotAllowed {
+        peer: String,
+        got: String,
+        allowed: String,
+    },
 }
 
 /// What `expect_silence` observed.

@@ -1,0 +1,331 @@
+//! Scenarios over TLS, the harness against itself over real loopback sockets: one run
+//! plays the accepting side (a PSK-only trapper or passive agent, from scenarios/tls/),
+//! the other connects (the passive agent suite's agent.ping with `--tls-connect psk`,
+//! or a test client); certificates too. Each refusal fails the `tls` check with a
+//! reason, and no report shows the key.
+
+mod support;
+mod tls_support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use support::{describe, root, run_opts};
+use tls_support::*;
+use zbx_conform::frame::{encode_frame, FrameOptions, ZbxdCodec};
+use zbx_conform::runner::{CheckKind, Outcome, RunOptions, RunResult};
+use zbx_conform::transport::tls::{self, TlsConfig, TlsSettings};
+use zbx_conform::transport::{connect_tcp, Connection};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn psk_settings(pki: &Pki, key: &str) -> TlsSettings {
+    TlsSettings {
+        psk_identity: Some(IDENTITY.into()),
+        psk_file: Some(pki.file(key)),
+        ..Default::default()
+    }
+}
+
+fn free_port() -> u16 {
+    zbx_conform::runner::peer::free_port().expect("a free port")
+}
+
+/// Wait until something listens on `port` (binding it fails), without connecting: a
+/// probe connection would be taken by the accept step.
+fn wait_bound(port: u16) {
+    let start = Instant::now();
+    while std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        assert!(start.elapsed() < WAIT, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run `scenario` (relative to the root) at 6.0 in a thread, listening on `port`.
+fn accepting(scenario: &str, port: u16, tls: TlsSettings) -> std::thread::JoinHandle<RunResult> {
+    let opts = RunOptions {
+        paths: vec![root().join(scenario)],
+        listen: Some(format!("127.0.0.1:{port}")),
+        versions: vec!["6.0".into()],
+        timeout: WAIT,
+        tls,
+        ..RunOptions::default()
+    };
+    let handle = std::thread::spawn(move || run_opts(&opts));
+    wait_bound(port);
+    handle
+}
+
+/// A test client: connect to `port` with `cfg`, send `payload`, return the reply's
+/// payload (or the error, as text).
+fn client(port: u16, cfg: &TlsConfig, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let addr = format!("127.0.0.1:{port}");
+        let tcp = connect_tcp(&addr, WAIT).await.map_err(|e| e.to_string())?;
+        let s = tls::connect(tcp, cfg, &addr, WAIT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut conn = Connection::new(s.stream, ZbxdCodec::default(), addr);
+        let frame = encode_frame(payload, &FrameOptions::default());
+        conn.write_all(&frame, WAIT)
+            .await
+            .map_err(|e| e.to_string())?;
+        match conn.read_frame(WAIT).await.map_err(|e| e.to_string())? {
+            Some(f) => Ok(f.payload.to_vec()),
+            None => Err("closed".into()),
+        }
+    })
+}
+
+fn client_cfg(pki: &Pki, key: &str) -> TlsConfig {
+    let mut s = psk_settings(pki, key);
+    s.connect = Some("psk".into());
+    TlsConfig::load(&s, None).unwrap()
+}
+
+const SENDER_DATA: &[u8] =
+    br#"{"request":"sender data","data":[{"host":"h","key":"k","value":"v"}]}"#;
+
+/// Everything a reporter would show of `r`: the JSON report, and the descriptions.
+fn report_text(r: &RunResult) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    zbx_conform::report::json::write(r, &path).unwrap();
+    format!(
+        "{}\n{}",
+        std::fs::read_to_string(path).unwrap(),
+        describe(r)
+    )
+}
+
+fn assert_no_key(r: &RunResult) {
+    let text = report_text(r);
+    for k in [PSK, WRONG_PSK] {
+        assert!(
+            !text.contains(&k[..16]),
+            "a key shows in the report:\n{text}"
+        );
+    }
+}
+
+fn only(r: &RunResult) -> &zbx_conform::runner::ScenarioResult {
+    assert_eq!(r.scenarios.len(), 1, "{}", describe(r));
+    &r.scenarios[0]
+}
+
+#[test]
+fn the_trapper_takes_sender_data_over_psk_and_reports_the_connection() {
+    let pki = Pki::psk_only();
+    let port = free_port();
+    let run = accepting(
+        "scenarios/tls/trapper-psk.yaml",
+        port,
+        psk_settings(&pki, "good.psk"),
+    );
+    let reply = client(port, &client_cfg(&pki, "good.psk"), SENDER_DATA).expect("a reply");
+    assert!(String::from_utf8_lossy(&reply).contains("\"success\""));
+    let r = run.join().unwrap();
+    let s = only(&r);
+    assert_eq!(s.outcome, Outcome::Passed, "{}", describe(&r));
+    assert_eq!(
+        s.properties.get("tls.psk-identity").map(String::as_str),
+        Some(IDENTITY)
+    );
+    assert_eq!(
+        s.properties.get("tls.version").map(String::as_str),
+        Some("TLSv1.3")
+    );
+    assert!(
+        s.properties.contains_key("tls.cipher"),
+        "{:?}",
+        s.properties
+    );
+    assert!(
+        s.properties.contains_key("tls.step-1"),
+        "{:?}",
+        s.properties
+    );
+    assert_no_key(&r);
+}
+
+#[test]
+fn the_trapper_refuses_a_wrong_key_and_plaintext_with_a_tls_failure() {
+    let pki = Pki::psk_only();
+    for wrong in ["wrong key", "plaintext"] {
+        let port = free_port();
+        let run = accepting(
+            "scenarios/tls/trapper-psk.yaml",
+            port,
+            psk_settings(&pki, "good.psk"),
+        );
+        let cfg = match wrong {
+            "plaintext" => TlsConfig::plaintext(),
+            _ => client_cfg(&pki, "wrong.psk"),
+        };
+        assert!(
+            client(port, &cfg, SENDER_DATA).is_err(),
+            "{wrong}: answered"
+        );
+        let r = run.join().unwrap();
+        let s = only(&r);
+        assert_eq!(s.outcome, Outcome::Failed, "{wrong}: {}", describe(&r));
+        let (_, f) = s.failures().next().expect("a failure");
+        assert_eq!(f.check, CheckKind::Tls, "{wrong}: {}", describe(&r));
+        match wrong {
+            "plaintext" => assert!(
+                f.detail.contains("connection of type \"unencrypted\""),
+                "{}",
+                f.detail
+            ),
+            _ => assert!(
+                f.detail.starts_with("TLS handshake with 127.0.0.1:"),
+                "{}",
+                f.detail
+            ),
+        }
+        assert_no_key(&r);
+    }
+}
+
+/// The passive agent suite's agent.ping run encrypted (`--tls-connect psk`) against the
+/// harness playing a PSK-only passive agent: both runs pass, and the connecting run
+/// records the PSK identity.
+#[test]
+fn the_passive_suite_talks_psk_to_the_harness_as_a_passive_agent() {
+    let pki = Pki::psk_only();
+    let port = free_port();
+    let agent = accepting(
+        "scenarios/tls/passive-agent-psk.yaml",
+        port,
+        psk_settings(&pki, "good.psk"),
+    );
+    let mut tls = psk_settings(&pki, "good.psk");
+    tls.connect = Some("psk".into());
+    let server = run_opts(&RunOptions {
+        paths: vec![root().join("scenarios/agent/passive/ping.yaml")],
+        vars: [("AGENT_ADDR".to_string(), format!("127.0.0.1:{port}"))].into(),
+        versions: vec!["6.0".into()],
+        timeout: WAIT,
+        tls,
+        ..RunOptions::default()
+    });
+    let agent = agent.join().unwrap();
+    assert_eq!(
+        only(&server).outcome,
+        Outcome::Passed,
+        "{}",
+        describe(&server)
+    );
+    assert_eq!(
+        only(&agent).outcome,
+        Outcome::Passed,
+        "{}",
+        describe(&agent)
+    );
+    assert_eq!(
+        only(&server)
+            .properties
+            .get("tls.psk-identity")
+            .map(String::as_str),
+        Some(IDENTITY)
+    );
+    assert_no_key(&server);
+}
+
+/// A scenario of its own with certificates named through variables, relative to the
+/// scenario's folder: the harness accepts `cert` and checks the client's subject.
+fn cert_scenario(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("cert.yaml");
+    std::fs::write(
+        &path,
+        r#"
+name: agent.ping with certificates
+family: agent
+versions: ["6.0"]
+plays: agent
+peer: { address: "${TLS_CLIENT:-}" }
+tls:
+  accept: [cert]
+  ca_file: ca.crt
+  cert_file: server.crt
+  key_file: ${KEY_NAME}
+  server_cert_subject: "CN=zbxc client,O=zbx-conform"
+steps:
+  - accept:
+      expect: { kind: passive.check.request, text: agent.ping }
+      reply: { text: "1", kind: passive.check.value }
+"#,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn certificates_from_the_known_ca_pass_and_an_unknown_ca_fails_the_tls_check() {
+    let Some(pki) = Pki::with_certs() else { return };
+    let scenario = cert_scenario(pki.dir.path());
+    for (who, passes) in [("client", true), ("rogue", false)] {
+        let port = free_port();
+        let opts = RunOptions {
+            paths: vec![scenario.clone()],
+            listen: Some(format!("127.0.0.1:{port}")),
+            vars: [("KEY_NAME".to_string(), "server.key".to_string())].into(),
+            timeout: WAIT,
+            ..RunOptions::default()
+        };
+        let run = std::thread::spawn(move || run_opts(&opts));
+        wait_bound(port);
+        let cfg = TlsConfig::load(
+            &TlsSettings {
+                connect: Some("cert".into()),
+                ca_file: Some(pki.file("ca.crt")),
+                cert_file: Some(pki.file(&format!("{who}.crt"))),
+                key_file: Some(pki.file(&format!("{who}.key"))),
+                server_cert_subject: Some(SERVER_SUBJECT.into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let reply = client(port, &cfg, b"agent.ping");
+        let r = run.join().unwrap();
+        let s = only(&r);
+        if passes {
+            assert_eq!(reply.as_deref(), Ok(&b"1"[..]));
+            assert_eq!(s.outcome, Outcome::Passed, "{}", describe(&r));
+            assert_eq!(
+                s.properties.get("tls.peer-subject").map(String::as_str),
+                Some(CLIENT_SUBJECT)
+            );
+        } else {
+            assert!(reply.is_err(), "the rogue got {reply:?}");
+            let (_, f) = s.failures().next().expect("a failure");
+            assert_eq!(f.check, CheckKind::Tls, "{}", describe(&r));
+            assert!(
+                f.detail.contains("certificate verify failed"),
+                "{}",
+                f.detail
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bad_tls_value_in_a_scenario_is_a_lint_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "name: bad tls\nfamily: agent\nversions: [\"6.0\"]\nplays: server\n";
+    let cases = [
+        ("mode.yaml", "tls:\n  connect: tls\nsteps:\n  - sleep: 1ms\n", "mode.yaml:6:", "invalid `tls.connect`: \"tls\" is not one of unencrypted, psk, cert"),
+        ("identity.yaml", "tls:\n  psk_identity: \"\"\nsteps:\n  - sleep: 1ms\n", "identity.yaml:6:", "psk_identity is empty"),
+        ("long.yaml", &format!("tls:\n  psk_identity: {}\nsteps:\n  - sleep: 1ms\n", "i".repeat(129)), "long.yaml:6:", "129 characters"),
+        ("accept.yaml", "steps:\n  - exchange: { connect: \"h:1\", send: { text: x } }\n    tls: { accept: [psk, ssl] }\n", "accept.yaml:7:", "\"ssl\" is not one of"),
+        ("sleep.yaml", "steps:\n  - sleep: 1ms\n    tls: { connect: psk }\n", "sleep.yaml:6:", "`tls` applies to `exchange` and `accept` steps only"),
+    ];
+    for (file, body, at, want) in cases {
+        std::fs::write(dir.path().join(file), format!("{head}{body}")).unwrap();
+        let out = support::zbx(["lint".as_ref(), dir.path().join(file).as_os_str()]);
+        let text = support::output_text(&out);
+        assert_eq!(out.status.code(), Some(2), "{file}: {text}");
+        assert!(text.contains(at) && text.contains(want), "{file}: {text}");
+    }
+}

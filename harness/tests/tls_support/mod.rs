@@ -1,0 +1,137 @@
+//! Keys and certificates for the TLS tests, made at test time in a temporary folder
+//! (no private key is committed): PSK files, a CA with a server and a client
+//! certificate, and a second CA with a certificate of its own, for the "unknown CA"
+//! refusal. Certificates are made with the `openssl` command, which the machines that
+//! build the harness have (it comes with the OpenSSL the harness links).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A PSK of 64 hex digits (256 bits); the second differs in one digit.
+pub const PSK: &str = "6b1d3a5d0ff04ce7d2bdde4f0aa0a91c3f9e0d1b8a77c2e4b5a6f1d2c3b4a596";
+pub const WRONG_PSK: &str = "7b1d3a5d0ff04ce7d2bdde4f0aa0a91c3f9e0d1b8a77c2e4b5a6f1d2c3b4a596";
+pub const IDENTITY: &str = "zbx-conform test";
+
+/// Subjects of the generated certificates, as the harness prints them (RFC 4514).
+pub const SERVER_SUBJECT: &str = "CN=zbxc server,O=zbx-conform";
+pub const CLIENT_SUBJECT: &str = "CN=zbxc client,O=zbx-conform";
+pub const CA_SUBJECT: &str = "CN=zbxc test CA,O=zbx-conform";
+
+/// Everything made for one test, in `dir` (removed on drop).
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    /// PSK files only (no `openssl` command needed).
+    pub fn psk_only() -> Pki {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("good.psk"), format!("{PSK}\n")).unwrap();
+        std::fs::write(dir.path().join("wrong.psk"), format!("{WRONG_PSK}\n")).unwrap();
+        Pki { dir }
+    }
+
+    /// PSK files and the certificates: `ca.crt`, `server.{crt,key}`, `client.{crt,key}`,
+    /// `other-ca.crt` and `rogue.{crt,key}` (signed by the other CA, same subject as the
+    /// client). `None` (with a SKIPPED line) when the `openssl` command is missing,
+    /// a failure under CI=true.
+    pub fn with_certs() -> Option<Pki> {
+        if Command::new("openssl").arg("version").output().is_err() {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "the openssl command is missing and CI=true"
+            );
+            eprintln!("SKIPPED: the openssl command is not installed");
+            return None;
+        }
+        let pki = Pki::psk_only();
+        pki.ca("ca", "/O=zbx-conform/CN=zbxc test CA");
+        pki.ca("other-ca", "/O=zbx-conform/CN=zbxc other CA");
+        pki.leaf("server", "ca", "/O=zbx-conform/CN=zbxc server");
+        pki.leaf("client", "ca", "/O=zbx-conform/CN=zbxc client");
+        pki.leaf("rogue", "other-ca", "/O=zbx-conform/CN=zbxc client");
+        Some(pki)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `path(name)` as a string, for settings.
+    pub fn file(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    fn ca(&self, name: &str, subject: &str) {
+        openssl(
+            self.dir.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                subject,
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.crt"),
+            ],
+        );
+    }
+
+    fn leaf(&self, name: &str, ca: &str, subject: &str) {
+        let d = self.dir.path();
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                subject,
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+            ],
+        );
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
