@@ -25,7 +25,9 @@
 set -euo pipefail
 
 # tcpdump: the tests record what the real daemons send (harness/tests/long_lived_peers.rs).
-PEER_PKGS=(zabbix-proxy-sqlite3 zabbix-agent zabbix-agent2 sqlite3 tcpdump)
+# libssl-dev, pkg-config, openssl: the harness links the system OpenSSL for TLS, and the TLS
+# tests make their certificates with the openssl command.
+PEER_PKGS=(zabbix-proxy-sqlite3 zabbix-agent zabbix-agent2 sqlite3 tcpdump libssl-dev pkg-config openssl)
 SERVER_PKG=zabbix-server-pgsql
 SERVER_CACHE=${ZBX_SERVER_CACHE:-${HOME:-/root}/.cache/zbx-conform/zabbix-server-pgsql}
 SERVICES=(zabbix-proxy zabbix-agent zabbix-agent2 zabbix-server)
