@@ -39,6 +39,7 @@ fn scenario(family: &str, version: &str, peer: &str, kinds: &[&str]) -> Scenario
             .collect(),
         peer_log: None,
         properties: Default::default(),
+        started: Duration::ZERO,
         duration: Duration::ZERO,
     }
 }
@@ -84,6 +85,7 @@ fn real_beats_reference_and_untouched_kinds_fall_back_to_fixtures() {
             ),
         ],
         duration: Duration::ZERO,
+        started_at: None,
         memory: None,
     };
     let exercised = matrix::exercised_in_run(&run);
@@ -380,6 +382,7 @@ fn sections_are_counted_from_message_bodies() {
     let run = RunResult {
         scenarios: vec![s],
         duration: Duration::ZERO,
+        started_at: None,
         memory: None,
     };
     let m = matrix::build(

@@ -21,6 +21,7 @@ fn scenario(name: &str, outcome: Outcome, steps: Vec<StepResult>) -> ScenarioRes
         transcript: vec![],
         peer_log: None,
         properties: Default::default(),
+        started: Duration::ZERO,
         duration: Duration::from_millis(1234),
     }
 }
@@ -100,6 +101,7 @@ fn run() -> RunResult {
             ),
         ],
         duration: Duration::from_millis(2500),
+        started_at: None,
         memory: None,
     }
 }
@@ -190,6 +192,7 @@ fn counts_line_omits_zero_extras() {
     let r = RunResult {
         scenarios: vec![scenario("ok", Outcome::Passed, vec![])],
         duration: Duration::from_millis(40),
+        started_at: None,
         memory: None,
     };
     assert_eq!(summary(&r), "1 passed, 0 failed in 40ms");
@@ -201,6 +204,7 @@ fn long_received_is_truncated() {
     let r = RunResult {
         scenarios: vec![scenario("big", Outcome::Failed, vec![failing_step(big)])],
         duration: Duration::from_secs(1),
+        started_at: None,
         memory: None,
     };
     let s = summary(&r);

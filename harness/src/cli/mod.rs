@@ -387,6 +387,9 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         let families = report::matrix::families_in(&catalog, &exercised);
         report::matrix::render(&report::matrix::build(&catalog, &exercised, &families))
     };
+    for d in report::junit::duplicate_names(&result) {
+        complain!("{d}");
+    }
     let summary = report::terminal::summary_with(&result, style, &matrix);
     say_raw!("{summary}");
     if !summary.ends_with('\n') {

@@ -1,10 +1,21 @@
-//! JUnit XML report, shaped for how CI systems display it (GitLab, Jenkins):
-//! - one `<testsuite>` per scenario family, one `<testcase>` per scenario × version with a
-//!   unique name (`name [version]`) and `classname` = `family.plays`;
+//! JUnit XML report, shaped for how CI systems track tests (GitLab, Jenkins) and valid
+//! against the JUnit schema Jenkins' xUnit plugin publishes (`junit-10.xsd`):
+//! - one `<testsuite>` per scenario family with `tests`, `failures`, `errors`, `skipped`,
+//!   `time` (the suite's wall time: scenarios overlap when run concurrently, so the sum
+//!   of their times would overstate it), `timestamp` (ISO 8601, UTC) and `hostname`;
+//! - one `<testcase>` per scenario × version, named `name [version]` (a plugin
+//!   requirement: `id [version]`): a stable name, since CI tools keep a test's history
+//!   by name; `classname` = `family.plays`;
+//! - facts about the tests (peer address, peer version, protocol version, file,
+//!   description, requirement) as the suite's `<properties>`: the schema allows
+//!   properties only there. A fact every case of the suite shares is one property
+//!   (`peer.version`); one that differs is named per case (`passive/x [6.0]: file`);
 //! - a failure's *body* carries the full details (GitLab shows the body, not the message);
 //! - `<error>` for scenario errors, `<error type="unreachable">` for unreachable peers,
 //!   `<skipped>` for skipped scenarios;
-//! - the transcript in `<system-out>`, the peer's log in `<system-err>`.
+//! - the transcript in `<system-out>`, the peer's log in `<system-err>`; two cases with
+//!   the same name are warned about in the suite's `<system-err>` (see
+//!   [`duplicate_names`]).
 //!
 //! All text goes through `xml_safe` (XML 1.0 forbids most control characters, and a
 //! Zabbix `ZBX_NOTSUPPORTED\0reason` body carries a NUL) and through `redact_text`, so a
@@ -12,11 +23,12 @@
 
 use crate::check::redact::redact_text;
 use crate::report::terminal::{fmt_duration, step_heading};
+use crate::report::timestamp::iso8601_utc;
 use crate::runner::result::{Direction, Outcome, RunResult, ScenarioResult, TranscriptEntry};
-use junit_report::{Duration as JDuration, ReportBuilder, TestCase, TestCaseBuilder, TestSuite};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 /// Write the report for `run` to `path` (parent directories are created).
 pub fn write(run: &RunResult, path: &Path) -> std::io::Result<()> {
@@ -30,145 +42,312 @@ pub fn write(run: &RunResult, path: &Path) -> std::io::Result<()> {
 }
 
 /// Write the report to any sink (used by `write` and by tests).
-pub fn write_to<W: std::io::Write>(run: &RunResult, sink: W) -> std::io::Result<()> {
-    let mut suites: Vec<TestSuite> = Vec::new();
-    // Properties of each test case, in the order the writer emits the cases.
-    let mut properties: Vec<Vec<&BTreeMap<String, String>>> = Vec::new();
-    for s in &run.scenarios {
-        let family = xml_safe(&s.family);
-        let idx = match suites.iter().position(|t| t.name == family) {
-            Some(i) => i,
-            None => {
-                suites.push(TestSuite::new(&family));
-                properties.push(Vec::new());
-                suites.len() - 1
-            }
-        };
-        suites[idx].add_testcase(testcase(s));
-        properties[idx].push(&s.properties);
-    }
-    let report = ReportBuilder::new().add_testsuites(suites).build();
-    let mut xml = Vec::new();
-    report.write_xml(&mut xml).map_err(std::io::Error::other)?;
-    let xml = String::from_utf8(xml).map_err(std::io::Error::other)?;
-    let properties: Vec<_> = properties.into_iter().flatten().collect();
-    let mut sink = sink;
-    sink.write_all(with_properties(&xml, &properties).as_bytes())
+pub fn write_to<W: std::io::Write>(run: &RunResult, mut sink: W) -> std::io::Result<()> {
+    sink.write_all(to_xml(run).as_bytes())
 }
 
-/// Add `<properties>` to each `<testcase>` (the writer has no API for them): the i-th
-/// test case element gets `props[i]`. Text inside CDATA sections (transcripts may hold
-/// anything, `<testcase` included) is never touched.
-fn with_properties(xml: &str, props: &[&BTreeMap<String, String>]) -> String {
-    let mut out = String::with_capacity(xml.len());
-    let mut rest = xml;
-    let mut case = 0;
-    loop {
-        let next_cdata = rest.find("<![CDATA[");
-        let next_case = rest.find("<testcase ");
-        match (next_cdata, next_case) {
-            (Some(c), Some(t)) if c < t => {
-                let end = rest[c..].find("]]>").map_or(rest.len(), |e| c + e + 3);
-                out.push_str(&rest[..end]);
-                rest = &rest[end..];
-            }
-            (_, Some(t)) => {
-                // Attribute values are escaped by the writer: the first `>` ends the tag.
-                let Some(close) = rest[t..].find('>').map(|e| t + e) else {
-                    break;
-                };
-                let self_closing = rest[..close].ends_with('/');
-                let block = props
-                    .get(case)
-                    .map(|p| properties_xml(p))
-                    .unwrap_or_default();
-                case += 1;
-                if block.is_empty() {
-                    out.push_str(&rest[..=close]);
-                } else if self_closing {
-                    out.push_str(&rest[..close - 1]);
-                    out.push('>');
-                    out.push_str(&block);
-                    out.push_str("</testcase>");
-                } else {
-                    out.push_str(&rest[..=close]);
-                    out.push_str(&block);
-                }
-                rest = &rest[close + 1..];
-            }
-            (_, None) => break,
+/// Test cases of a run that share one name and classname: CI tools would merge them
+/// or keep only one. Typically two files that give their scenarios the same `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub classname: String,
+    pub name: String,
+    /// The scenario file of each case, in run order.
+    pub files: Vec<String>,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "warning: {} test cases are named \"{}\" (classname {}): CI tools will merge \
+             or drop them; give the scenarios different names ({})",
+            self.files.len(),
+            self.name,
+            self.classname,
+            self.files.join(", ")
+        )
+    }
+}
+
+/// Every name more than one case of `run` carries (see [`Duplicate`]).
+pub fn duplicate_names(run: &RunResult) -> Vec<Duplicate> {
+    let mut seen: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for s in &run.scenarios {
+        seen.entry((classname(s), s.test_name()))
+            .or_default()
+            .push(s.file.display().to_string());
+    }
+    seen.into_iter()
+        .filter(|(_, files)| files.len() > 1)
+        .map(|((classname, name), files)| Duplicate {
+            classname,
+            name,
+            files,
+        })
+        .collect()
+}
+
+/// The whole document.
+fn to_xml(run: &RunResult) -> String {
+    let mut families: Vec<(&str, Vec<&ScenarioResult>)> = Vec::new();
+    for s in &run.scenarios {
+        match families.iter_mut().find(|(f, _)| *f == s.family) {
+            Some((_, cases)) => cases.push(s),
+            None => families.push((&s.family, vec![s])),
         }
     }
-    out.push_str(rest);
+    let warnings = duplicate_names(run);
+    let started_at = run.started_at.unwrap_or_else(SystemTime::now);
+    let host = hostname();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"zbx-conform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">",
+        run.scenarios.len(),
+        run.count(|o| matches!(o, Outcome::Failed)),
+        run.count(|o| matches!(o, Outcome::Error(_) | Outcome::Unreachable(_))),
+        seconds(run.duration),
+    );
+    for (id, (family, cases)) in families.iter().enumerate() {
+        let suite = Suite {
+            id,
+            name: family,
+            cases,
+            started_at,
+            hostname: &host,
+        };
+        suite.write(&mut out, &warnings);
+    }
+    out.push_str("</testsuites>\n");
     out
 }
 
-/// `<properties><property name=".." value=".."/>…</properties>`, or nothing.
-fn properties_xml(props: &BTreeMap<String, String>) -> String {
-    if props.is_empty() {
-        return String::new();
+/// One `<testsuite>`: the cases of one family.
+struct Suite<'a> {
+    id: usize,
+    name: &'a str,
+    cases: &'a [&'a ScenarioResult],
+    /// When the run began; the suite's timestamp is its first case's start after that.
+    started_at: SystemTime,
+    hostname: &'a str,
+}
+
+impl Suite<'_> {
+    fn write(&self, out: &mut String, warnings: &[Duplicate]) {
+        let count = |p: fn(&Outcome) -> bool| self.cases.iter().filter(|s| p(&s.outcome)).count();
+        let first = self
+            .cases
+            .iter()
+            .map(|s| s.started)
+            .min()
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  <testsuite id=\"{}\" name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" \
+             skipped=\"{}\" time=\"{}\" timestamp=\"{}\" hostname=\"{}\">",
+            self.id,
+            attr(self.name),
+            self.cases.len(),
+            count(|o| matches!(o, Outcome::Failed)),
+            count(|o| matches!(o, Outcome::Error(_) | Outcome::Unreachable(_))),
+            count(|o| matches!(o, Outcome::Skipped(_))),
+            seconds(self.wall_time()),
+            iso8601_utc(self.started_at + first),
+            attr(self.hostname),
+        );
+        let props = self.properties();
+        if !props.is_empty() {
+            out.push_str("    <properties>\n");
+            for (k, v) in &props {
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"{}\" value=\"{}\"/>",
+                    attr(k),
+                    attr(v)
+                );
+            }
+            out.push_str("    </properties>\n");
+        }
+        for s in self.cases {
+            testcase(out, s);
+        }
+        let mine: Vec<String> = warnings
+            .iter()
+            .filter(|d| {
+                self.cases
+                    .iter()
+                    .any(|s| classname(s) == d.classname && s.test_name() == d.name)
+            })
+            .map(Duplicate::to_string)
+            .collect();
+        if !mine.is_empty() {
+            let _ = writeln!(
+                out,
+                "    <system-err>{}</system-err>",
+                cdata(&mine.join("\n"))
+            );
+        }
+        out.push_str("  </testsuite>\n");
     }
-    let mut out = String::from("<properties>");
-    for (k, v) in props {
+
+    /// From the first case's start to the last case's end.
+    fn wall_time(&self) -> Duration {
+        let first = self.cases.iter().map(|s| s.started).min();
+        let last = self.cases.iter().map(|s| s.started + s.duration).max();
+        match (first, last) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The facts of every case: one property for a fact all cases share, one per case
+    /// (prefixed with the test name) for a fact that differs.
+    fn properties(&self) -> BTreeMap<String, String> {
+        let facts: Vec<BTreeMap<String, String>> = self.cases.iter().map(|s| facts(s)).collect();
+        let keys: std::collections::BTreeSet<&String> =
+            facts.iter().flat_map(|f| f.keys()).collect();
+        let mut out = BTreeMap::new();
+        for key in keys {
+            let values: Vec<Option<&String>> = facts.iter().map(|f| f.get(key)).collect();
+            let shared = values
+                .first()
+                .copied()
+                .flatten()
+                .filter(|v| values.iter().all(|x| *x == Some(*v)));
+            match shared {
+                Some(v) => {
+                    out.insert(key.clone(), clean(v));
+                }
+                None => {
+                    for (s, v) in self.cases.iter().zip(&values) {
+                        if let Some(v) = v {
+                            out.insert(format!("{}: {key}", xml_safe(&s.test_name())), clean(v));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a case's properties say, plus where it came from: the peer's address, the
+/// scenario file and the protocol version it ran at.
+fn facts(s: &ScenarioResult) -> BTreeMap<String, String> {
+    let mut f = s.properties.clone();
+    if !s.peer.is_empty() {
+        f.entry("peer.address".into())
+            .or_insert_with(|| s.peer.clone());
+    }
+    f.insert("file".into(), s.file.display().to_string());
+    f.insert("protocol.version".into(), s.version.clone());
+    f
+}
+
+fn classname(s: &ScenarioResult) -> String {
+    format!("{}.{}", s.family, s.plays)
+}
+
+/// One `<testcase>` with its verdict, transcript and peer log.
+fn testcase(out: &mut String, s: &ScenarioResult) {
+    let _ = write!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">",
+        attr(&s.test_name()),
+        attr(&classname(s)),
+        seconds(s.duration)
+    );
+    let verdict = |out: &mut String, tag: &str, kind: &str, message: &str, body: Option<String>| {
         let _ = write!(
             out,
-            "<property name=\"{}\" value=\"{}\"/>",
-            attr_escape(&xml_safe(k)),
-            attr_escape(&clean(v))
+            "\n      <{tag} type=\"{}\" message=\"{}\"",
+            attr(kind),
+            attr(&redact_text(message))
         );
-    }
-    out.push_str("</properties>");
-    out
-}
-
-fn attr_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn testcase(s: &ScenarioResult) -> TestCase {
-    let name = xml_safe(&s.test_name());
-    let time = JDuration::nanoseconds(i64::try_from(s.duration.as_nanos()).unwrap_or(i64::MAX));
-    let mut b = match &s.outcome {
-        Outcome::Passed => TestCaseBuilder::success(&name, time),
+        match body {
+            Some(b) => {
+                let _ = write!(out, ">{}</{tag}>", cdata(&redact_text(&b)));
+            }
+            None => out.push_str("/>"),
+        }
+    };
+    match &s.outcome {
+        Outcome::Passed => {}
         Outcome::Failed => {
             let kind = s
                 .failures()
                 .next()
                 .map_or("failed", |(_, f)| f.check.as_str());
-            let mut b = TestCaseBuilder::failure(&name, time, kind, &clean(&failure_message(s)));
-            b.set_trace(&clean_body(&details(s)));
-            b
+            verdict(out, "failure", kind, &failure_message(s), Some(details(s)));
         }
         Outcome::Error(reason) => {
-            let mut b = TestCaseBuilder::error(&name, time, "error", &clean(&first_line(reason)));
-            b.set_trace(&clean_body(&details(s)));
-            b
+            verdict(out, "error", "error", &first_line(reason), Some(details(s)));
         }
         Outcome::Unreachable(reason) => {
-            let mut b =
-                TestCaseBuilder::error(&name, time, "unreachable", &clean(&first_line(reason)));
-            b.set_trace(&clean_body(&details(s)));
-            b
+            verdict(
+                out,
+                "error",
+                "unreachable",
+                &first_line(reason),
+                Some(details(s)),
+            );
         }
-        Outcome::Skipped(reason) => {
-            let mut b = TestCaseBuilder::skipped_with_cause(&name, "skipped", &clean(reason));
-            // skipped_with_cause has no time; keep the attribute meaningful anyway.
-            b.testcase.time = time;
-            b
-        }
-    };
-    b.set_classname(&xml_safe(&format!("{}.{}", s.family, s.plays)));
-    b.set_filepath(&xml_safe(&s.file.display().to_string()));
+        Outcome::Skipped(reason) => verdict(out, "skipped", "skipped", reason, None),
+    }
     if !s.transcript.is_empty() {
-        b.set_system_out(&clean_body(&transcript_text(&s.transcript)));
+        let _ = write!(
+            out,
+            "\n      <system-out>{}</system-out>",
+            cdata(&redact_text(&transcript_text(&s.transcript)))
+        );
     }
     if let Some(log) = &s.peer_log {
-        b.set_system_err(&clean_body(log));
+        let _ = write!(
+            out,
+            "\n      <system-err>{}</system-err>",
+            cdata(&redact_text(log))
+        );
     }
-    b.build()
+    if matches!(s.outcome, Outcome::Passed) && s.transcript.is_empty() && s.peer_log.is_none() {
+        out.push_str("</testcase>\n");
+    } else {
+        out.push_str("\n    </testcase>\n");
+    }
+}
+
+/// Seconds with millisecond precision, in the plain decimal form the schema's time
+/// pattern allows (never an exponent).
+fn seconds(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+/// This machine's name, for the suite's `hostname`: the kernel's, else `$HOSTNAME`,
+/// else `localhost` (the attribute is informative; it never fails a report).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// An attribute value: XML-safe and escaped, with newlines and tabs as character
+/// references so parsers do not fold them into spaces.
+fn attr(s: &str) -> String {
+    xml_safe(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\n', "&#10;")
+        .replace('\t', "&#9;")
+}
+
+/// A body as one CDATA section (see [`cdata_safe`]).
+fn cdata(s: &str) -> String {
+    format!("<![CDATA[{}]]>", cdata_safe(s))
 }
 
 /// One line for the `message` attribute: the first failure, and how many more there are.
@@ -273,17 +452,12 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
 }
 
-/// Redact, then make XML-safe (for attributes).
+/// Redact a property value (attributes are escaped by [`attr`]).
 fn clean(s: &str) -> String {
-    xml_safe(&redact_text(s))
+    redact_text(s)
 }
 
-/// Redact, then make safe for a CDATA body (trace, system-out, system-err).
-fn clean_body(s: &str) -> String {
-    cdata_safe(&redact_text(s))
-}
-
-/// Make text safe for a CDATA section (junit-report writes bodies as one CDATA section
+/// Make text safe for a CDATA section (bodies are written as one CDATA section
 /// without escaping): `xml_safe`, and `]]>` split across two sections so it cannot end
 /// the section early. A parser reads the original text back.
 pub fn cdata_safe(s: &str) -> String {

@@ -6,3 +6,4 @@ pub mod matrix;
 pub mod terminal;
 
 pub use crate::runner::result::*;
+pub mod timestamp;

@@ -103,6 +103,7 @@ pub async fn run_jobs(
     mut on_result: impl FnMut(&ScenarioResult),
 ) -> RunResult {
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let schemas = Arc::new(SchemaCache::new());
     let budget = crate::frame::Budget::new(opts.memory_budget);
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
@@ -120,7 +121,9 @@ pub async fn run_jobs(
         tokio::spawn(async move {
             let _turn = turns.take(&job.share).await;
             let _permit = sem.acquire().await;
-            let result = run_one(catalog, schemas, &job, &opts, budget).await;
+            let begun = start.elapsed();
+            let mut result = run_one(catalog, schemas, &job, &opts, budget).await;
+            result.started = begun;
             let _ = tx.send((i, result));
         });
     }
@@ -132,6 +135,7 @@ pub async fn run_jobs(
     }
     RunResult {
         scenarios: results.into_iter().flatten().collect(),
+        started_at: Some(started_at),
         duration: start.elapsed(),
         memory: Some(budget.report()),
     }
@@ -248,6 +252,16 @@ fn new_result(job: &Job) -> ScenarioResult {
         // One property: JUnit consumers key properties by name.
         properties.insert("requirement".into(), requirements.join(", "));
     }
+    // The description is a property, not part of the test name: rewording it must not
+    // break a CI tool's test history.
+    if let Some(d) = s
+        .description
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        properties.insert("description".into(), d.to_string());
+    }
     ScenarioResult {
         name: s.name.clone(),
         file: job.scenario.path.clone(),
@@ -261,6 +275,7 @@ fn new_result(job: &Job) -> ScenarioResult {
         transcript: Vec::new(),
         peer_log: None,
         properties,
+        started: Duration::ZERO,
         duration: Duration::ZERO,
     }
 }
