@@ -114,7 +114,7 @@ fn lint_prints_findings_with_severity_and_exits_by_the_worst() {
 
 #[test]
 fn selecting_nothing_is_an_error_not_a_pass() {
-    let o = zbx(["run", "scenarios/server-proxy", "--version", "9.9"]);
+    let o = zbx(["run", "scenarios/server-proxy", "--tag", "no-such-tag"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no scenario selected"));
     let o = zbx(["run", "no/such/folder"]);
@@ -334,4 +334,68 @@ fn a_closed_stdout_or_stderr_ends_quietly_with_the_run_exit_code() {
         .output()
         .expect("binary runs");
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Command-line mistakes are answered before anything runs (exit 2, nothing on stdout
+/// from a run), naming the valid choices.
+#[test]
+fn an_unknown_version_names_the_known_ones_before_anything_runs() {
+    let o = zbx(["run", "scenarios/server-proxy", "--version", "6.2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let known: Vec<String> = support::catalog()
+        .all_versions()
+        .iter()
+        .map(|v| v.version.clone())
+        .collect();
+    assert!(
+        err.contains(&format!(
+            "error: --version 6.2: unknown protocol version (known: {})",
+            known.join(", ")
+        )),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "nothing ran: {}", text(&o));
+}
+
+#[test]
+fn a_report_path_that_cannot_be_written_fails_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let under_file = file.join("junit.xml");
+    let cases = [
+        ("--junit", dir.path().to_path_buf(), "is a folder"),
+        ("--json", dir.path().to_path_buf(), "is a folder"),
+        ("--junit", under_file, "is not a folder"),
+    ];
+    for (flag, path, says) in cases {
+        let o = zbx([
+            "run".as_ref(),
+            "scenarios/server-proxy/passive".as_ref(),
+            flag.as_ref(),
+            path.as_os_str(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{flag} {}: {}",
+            path.display(),
+            text(&o)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("error: {flag} {}: ", path.display())) && err.contains(says),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty(), "nothing ran: {}", text(&o));
+    }
+    let o = zbx([
+        "certify-plugin".as_ref(),
+        "/bin/true".as_ref(),
+        "--junit".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is a folder"), "{}", text(&o));
 }

@@ -7,6 +7,7 @@ use crate::catalog::{self, Catalog};
 use crate::report;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
+mod usage;
 mod validate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -355,6 +356,14 @@ fn default_paths(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
 fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     let style = terminal_style(args.color);
     let (junit, json, no_matrix) = (args.junit.clone(), args.json.clone(), args.no_matrix);
+    if let Err(e) = usage::check_run(
+        &catalog,
+        &args.versions,
+        &[("--junit", &junit), ("--json", &json)],
+    ) {
+        complain!("error: {e}");
+        return EXIT_USAGE;
+    }
     let opts = match run_options(root, args) {
         Ok(o) => o,
         Err(e) => {

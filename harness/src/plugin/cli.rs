@@ -72,6 +72,15 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
         complain!("error: {}: no such file", args.plugin.display());
         return 2;
     }
+    // A report that cannot be written is a usage error now, not after the certification.
+    for (flag, path) in [("--junit", &args.junit), ("--json", &args.json)] {
+        if let Some(p) = path {
+            if let Err(e) = report::output_path::check_writable(p) {
+                complain!("error: {flag} {}: {e}", p.display());
+                return 2;
+            }
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -3,6 +3,7 @@
 pub mod json;
 pub mod junit;
 pub mod matrix;
+pub mod output_path;
 pub mod terminal;
 
 pub use crate::runner::result::*;
