@@ -399,3 +399,83 @@ fn a_report_path_that_cannot_be_written_fails_before_the_run() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("is a folder"), "{}", text(&o));
 }
+
+/// `catalog` fits 100 columns; `--verbose` adds each kind's recogniser and schema under
+/// its row, wrapped to the same width.
+#[test]
+fn catalog_fits_100_columns_and_verbose_shows_recognisers() {
+    for verbose in [false, true] {
+        let args: &[&str] = if verbose {
+            &["catalog", "--verbose"]
+        } else {
+            &["catalog"]
+        };
+        let o = zbx(args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let widest = out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(widest <= 100, "{args:?}: a line of {widest} characters");
+        assert_eq!(
+            out.contains("    recognised by: /request=\"proxy config\""),
+            verbose,
+            "{args:?}"
+        );
+    }
+}
+
+/// In a log (stdout not a terminal) the per-scenario lines and the failure details come
+/// by file, then version, whatever order the scenarios finished in; the coverage matrix
+/// shows only the versions the run selected, its legend one entry per line.
+#[test]
+fn results_come_in_a_stable_order_and_the_matrix_shows_the_selected_versions() {
+    let o = zbx([
+        "run",
+        "scenarios/server-proxy/passive/unknown-request.yaml",
+        "scenarios/server-proxy/passive/config-push.yaml",
+        "--version",
+        "7.0,6.0",
+        "--jobs",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let results: Vec<(&str, &str)> = out
+        .lines()
+        .filter(|l| l.starts_with("PASS "))
+        .map(|l| {
+            let version = l.split('[').nth(1).and_then(|v| v.split(']').next());
+            let file = l.rsplit("  ").next();
+            (file.unwrap_or(""), version.unwrap_or(""))
+        })
+        .collect();
+    let p = "scenarios/server-proxy/passive/";
+    assert_eq!(
+        results,
+        [
+            (&*format!("{p}config-push.yaml"), "6.0"),
+            (&*format!("{p}config-push.yaml"), "7.0"),
+            (&*format!("{p}unknown-request.yaml"), "6.0"),
+            (&*format!("{p}unknown-request.yaml"), "7.0"),
+        ],
+        "{out}"
+    );
+    let header = out
+        .lines()
+        .find(|l| l.starts_with("[server-proxy]"))
+        .unwrap_or_else(|| panic!("no matrix in {out}"));
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["[server-proxy]", "6.0", "7.0"]
+    );
+    let legend: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "coverage:")
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(legend.len() >= 6, "{out}");
+    assert!(
+        legend.contains(&"  REAL     exchanged with a real peer"),
+        "{out}"
+    );
+    assert!(legend.iter().all(|l| l.chars().count() <= 100), "{out}");
+}

@@ -228,3 +228,62 @@ fn truncate_respects_char_boundaries() {
     assert_eq!(truncate("ééé", 2), "éé… (2 more bytes)");
     assert_eq!(truncate("abc", 3), "abc");
 }
+
+/// The failure details come by file, then version (10.0 after 7.0), whatever order the
+/// scenarios finished in; and `InOrder` releases live lines in that order as soon as
+/// the ones before them are in.
+#[test]
+fn results_are_shown_by_file_then_version() {
+    use zbx_conform::report::ordered::InOrder;
+    let at = |file: &str, version: &str| {
+        let mut s = scenario("s", Outcome::Failed, vec![]);
+        s.file = PathBuf::from(file);
+        s.version = version.into();
+        s
+    };
+    let finished = vec![
+        at("b.yaml", "6.0"),
+        at("a.yaml", "10.0"),
+        at("a.yaml", "7.0"),
+        at("a.yaml", "6.0"),
+    ];
+    let r = RunResult {
+        scenarios: finished.clone(),
+        started_at: None,
+        duration: Duration::ZERO,
+        memory: None,
+    };
+    let headings: Vec<String> = summary(&r)
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "FAIL s [6.0]  (a.yaml)",
+            "FAIL s [7.0]  (a.yaml)",
+            "FAIL s [10.0]  (a.yaml)",
+            "FAIL s [6.0]  (b.yaml)"
+        ]
+    );
+
+    let mut order = InOrder::new(finished.iter().map(|s| (s.file.clone(), s.version.clone())));
+    let mut released = Vec::new();
+    for s in &finished {
+        let got = order.push(s, format!("{} {}", s.file.display(), s.version));
+        released.push(got);
+    }
+    assert_eq!(
+        released,
+        [
+            vec![],
+            vec![],
+            vec![],
+            vec!["a.yaml 6.0", "a.yaml 7.0", "a.yaml 10.0", "b.yaml 6.0"]
+        ]
+    );
+    assert!(order.rest().is_empty());
+    // A result nobody expected is shown at once, not lost.
+    assert_eq!(order.push(&at("c.yaml", "6.0"), "c".into()), ["c"]);
+}

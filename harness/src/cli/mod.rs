@@ -59,6 +59,9 @@ enum Command {
         version: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Show each kind's recogniser and schema file under its row
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Validate one message (a JSON file, or a raw ZBXD frame) against the schema of its
     /// kind, recognised as the runner recognises what peers send (or given with --kind)
@@ -290,7 +293,14 @@ pub fn main() -> i32 {
             family,
             version,
             format,
-        } => cmd_catalog(&catalog, family.as_deref(), version.as_deref(), format),
+            verbose,
+        } => cmd_catalog(
+            &catalog,
+            family.as_deref(),
+            version.as_deref(),
+            format,
+            verbose,
+        ),
         Command::Validate {
             family,
             version,
@@ -384,17 +394,41 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         }
     };
     for note in &plan.notes {
-        say!("{note}");
+        if note.starts_with("warning:") {
+            complain!("{note}");
+        } else {
+            say!("{note}");
+        }
     }
+    // On a terminal a line per scenario as it finishes; in a log (CI) the same lines in
+    // a stable order (file, then version), released as soon as the ones before are in.
+    let live = std::io::stdout().is_terminal();
+    let mut in_order = report::ordered::InOrder::new(
+        plan.jobs
+            .iter()
+            .map(|j| (j.scenario.path.clone(), j.version.clone())),
+    );
     let result = rt.block_on(runner::run_jobs(catalog.clone(), plan.jobs, &opts, |r| {
-        say!("{}", report::terminal::scenario_line_styled(r, style));
+        let line = report::terminal::scenario_line_styled(r, style);
+        if live {
+            say!("{line}");
+        } else {
+            for l in in_order.push(r, line) {
+                say!("{l}");
+            }
+        }
     }));
+    for l in in_order.rest() {
+        say!("{l}");
+    }
     let matrix = if no_matrix {
         String::new()
     } else {
         let exercised = report::matrix::exercised_in_run(&result);
         let families = report::matrix::families_in(&catalog, &exercised);
-        report::matrix::render(&report::matrix::build(&catalog, &exercised, &families))
+        let mut matrices = report::matrix::build(&catalog, &exercised, &families);
+        report::matrix::keep_versions(&mut matrices, &report::matrix::versions_in_run(&result));
+        report::matrix::render(&matrices)
     };
     for d in report::junit::duplicate_names(&result) {
         complain!("{d}");
@@ -589,6 +623,7 @@ fn cmd_catalog(
     family: Option<&str>,
     version: Option<&str>,
     format: Format,
+    verbose: bool,
 ) -> i32 {
     let rows = catalog.rows(family, version);
     if rows.is_empty() {
@@ -607,7 +642,7 @@ fn cmd_catalog(
     }
     match format {
         Format::Json => say!("{}", catalog::print::json(&rows)),
-        Format::Table => say_raw!("{}", catalog::print::table(&rows)),
+        Format::Table => say_raw!("{}", catalog::print::table(&rows, verbose)),
     }
     0
 }
