@@ -479,3 +479,52 @@ fn results_come_in_a_stable_order_and_the_matrix_shows_the_selected_versions() {
     );
     assert!(legend.iter().all(|l| l.chars().count() <= 100), "{out}");
 }
+
+/// A long wait is not silent: every --progress-every (10 s by default) the run says on
+/// stderr what it is still waiting for, against the step's limit.
+#[test]
+fn a_long_step_says_what_it_is_still_waiting_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("waits.yaml");
+    std::fs::write(
+        &path,
+        r#"name: nobody connects
+family: server-proxy
+versions: ["6.0"]
+plays: server
+listen: 127.0.0.1:0
+steps:
+  - name: heartbeat
+    accept:
+      expect: { kind: active.proxy-heartbeat.request, within: 1s }
+      reply: { json: { response: success } }
+"#,
+    )
+    .unwrap();
+    let o = zbx([
+        "run".as_ref(),
+        path.as_os_str(),
+        "--progress-every".as_ref(),
+        "300ms".as_ref(),
+        "--no-matrix".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let waiting: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("still waiting"))
+        .collect();
+    assert!(!waiting.is_empty(), "{}", text(&o));
+    assert_eq!(
+        waiting[0],
+        "nobody connects [6.0]: still waiting for the peer to connect with a \
+         `active.proxy-heartbeat.request` message (step 1, accept \"heartbeat\") (0.3 s of 1 s)",
+        "{err}"
+    );
+    assert!(waiting.len() <= 3, "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !out.contains("still waiting"),
+        "progress goes to stderr: {out}"
+    );
+}

@@ -178,6 +178,9 @@ struct RunArgs {
     /// that is more]
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     memory_budget: Option<u64>,
+    /// How often a long step or peer start-up says "still waiting for …" on stderr
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    progress_every: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -488,6 +491,9 @@ fn run_options(root: &Path, args: RunArgs) -> Result<RunOptions, String> {
         fault: args.fault,
         timeout: args.timeout,
         max_frame: args.max_frame,
+        progress: runner::progress::Progress::new(args.progress_every, |line| {
+            complain!("{line}");
+        }),
         memory_budget: args.memory_budget.unwrap_or(
             args.max_frame
                 .saturating_mul(2)

@@ -35,6 +35,8 @@ pub struct ScenarioContext {
     /// line of its result before any reporter sees it.
     pub secrets: crate::check::redact::SecretValues,
     pub transcript: Transcript,
+    /// Says "still waiting for …" during long steps (see [`super::progress`]).
+    pub progress: super::progress::Progress,
 }
 
 impl ScenarioContext {

@@ -7,6 +7,7 @@ pub mod expect;
 mod lifecycle;
 pub mod peer;
 pub mod plan;
+pub mod progress;
 pub mod result;
 pub mod send;
 pub mod step;
@@ -65,6 +66,8 @@ pub struct RunOptions {
     /// `--memory-budget`: most bytes received messages may hold at once, across every
     /// connection of the run (frames, inflated payloads and their parsed form).
     pub memory_budget: u64,
+    /// "Still waiting for …" lines during long steps and peer start-ups (off by default).
+    pub progress: progress::Progress,
 }
 
 impl Default for RunOptions {
@@ -85,6 +88,7 @@ impl Default for RunOptions {
             run_dir: std::env::temp_dir().join("zbx-conform"),
             max_frame: crate::frame::zbxd::DEFAULT_MAX_SIZE,
             memory_budget: crate::frame::budget::DEFAULT_BUDGET,
+            progress: progress::Progress::default(),
         }
     }
 }
@@ -240,6 +244,9 @@ fn new_context(
         budget,
         transcript: Transcript::new(),
         secrets: Default::default(),
+        progress: opts
+            .progress
+            .labelled(format!("{} [{}]", s.name, job.version)),
     }
 }
 
