@@ -528,3 +528,34 @@ steps:
         "progress goes to stderr: {out}"
     );
 }
+
+/// certify-plugin against a plugin that never connects is not silent either.
+#[test]
+fn a_hanging_plugin_is_not_a_silent_certification() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("hangs.sh");
+    std::fs::write(&plugin, "#!/bin/sh\nsleep 2\n").unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = zbx([
+        "certify-plugin".as_ref(),
+        plugin.as_os_str(),
+        "--version".as_ref(),
+        "6.0".as_ref(),
+        "--timeout".as_ref(),
+        "1s".as_ref(),
+        "--progress-every".as_ref(),
+        "300ms".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.lines().next(),
+        Some(&*format!(
+            "still waiting for plugin {} to finish the certification (0.3 s)",
+            plugin.display()
+        )),
+        "{}",
+        text(&o)
+    );
+}
