@@ -263,9 +263,9 @@ fn rows_filter_and_keep_file_order() {
 fn printed_catalog_lists_every_kind() {
     let c = real();
     let rows = c.rows(Some("server-proxy"), Some("5.4"));
-    let table = print::table(&rows);
-    // Header, one line per row, then the reasons of the `unverified` marks (a blank line,
-    // a heading, one line each).
+    let table = print::table(&rows, true);
+    // Header, one line per row (details under it, indented), then the reasons of the
+    // `unverified` marks (a blank line, a heading, one note each; long ones wrap).
     // A version's "documented, not measured" mark is one note for every kind.
     let notes = rows
         .iter()
@@ -280,7 +280,19 @@ fn printed_catalog_lists_every_kind() {
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     assert!(notes >= 2, "5.4 proxy data kinds are unverified");
-    assert_eq!(table.lines().count(), rows.len() + 1 + 2 + notes);
+    let unindented = |l: &&str| !l.starts_with("    ") && !l.is_empty();
+    let (top, below) = table
+        .split_once("\nunverified:")
+        .expect("notes below the table");
+    assert_eq!(top.lines().filter(unindented).count(), rows.len() + 1);
+    assert_eq!(
+        below
+            .lines()
+            .filter(|l| l.starts_with("  ") && unindented(l))
+            .count(),
+        notes
+    );
+    assert!(table.lines().all(|l| l.chars().count() <= print::WIDTH));
     assert!(table.contains("whole kind"));
     for r in &rows {
         assert!(table.contains(&r.kind), "{}", r.kind);

@@ -114,7 +114,7 @@ fn lint_prints_findings_with_severity_and_exits_by_the_worst() {
 
 #[test]
 fn selecting_nothing_is_an_error_not_a_pass() {
-    let o = zbx(["run", "scenarios/server-proxy", "--version", "9.9"]);
+    let o = zbx(["run", "scenarios/server-proxy", "--tag", "no-such-tag"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no scenario selected"));
     let o = zbx(["run", "no/such/folder"]);
@@ -334,4 +334,228 @@ fn a_closed_stdout_or_stderr_ends_quietly_with_the_run_exit_code() {
         .output()
         .expect("binary runs");
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Command-line mistakes are answered before anything runs (exit 2, nothing on stdout
+/// from a run), naming the valid choices.
+#[test]
+fn an_unknown_version_names_the_known_ones_before_anything_runs() {
+    let o = zbx(["run", "scenarios/server-proxy", "--version", "6.2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let known: Vec<String> = support::catalog()
+        .all_versions()
+        .iter()
+        .map(|v| v.version.clone())
+        .collect();
+    assert!(
+        err.contains(&format!(
+            "error: --version 6.2: unknown protocol version (known: {})",
+            known.join(", ")
+        )),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "nothing ran: {}", text(&o));
+}
+
+#[test]
+fn a_report_path_that_cannot_be_written_fails_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let under_file = file.join("junit.xml");
+    let cases = [
+        ("--junit", dir.path().to_path_buf(), "is a folder"),
+        ("--json", dir.path().to_path_buf(), "is a folder"),
+        ("--junit", under_file, "is not a folder"),
+    ];
+    for (flag, path, says) in cases {
+        let o = zbx([
+            "run".as_ref(),
+            "scenarios/server-proxy/passive".as_ref(),
+            flag.as_ref(),
+            path.as_os_str(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{flag} {}: {}",
+            path.display(),
+            text(&o)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("error: {flag} {}: ", path.display())) && err.contains(says),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty(), "nothing ran: {}", text(&o));
+    }
+    let o = zbx([
+        "certify-plugin".as_ref(),
+        "/bin/true".as_ref(),
+        "--junit".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is a folder"), "{}", text(&o));
+}
+
+/// `catalog` fits 100 columns; `--verbose` adds each kind's recogniser and schema under
+/// its row, wrapped to the same width.
+#[test]
+fn catalog_fits_100_columns_and_verbose_shows_recognisers() {
+    for verbose in [false, true] {
+        let args: &[&str] = if verbose {
+            &["catalog", "--verbose"]
+        } else {
+            &["catalog"]
+        };
+        let o = zbx(args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let widest = out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(widest <= 100, "{args:?}: a line of {widest} characters");
+        assert_eq!(
+            out.contains("    recognised by: /request=\"proxy config\""),
+            verbose,
+            "{args:?}"
+        );
+    }
+}
+
+/// In a log (stdout not a terminal) the per-scenario lines and the failure details come
+/// by file, then version, whatever order the scenarios finished in; the coverage matrix
+/// shows only the versions the run selected, its legend one entry per line.
+#[test]
+fn results_come_in_a_stable_order_and_the_matrix_shows_the_selected_versions() {
+    let o = zbx([
+        "run",
+        "scenarios/server-proxy/passive/unknown-request.yaml",
+        "scenarios/server-proxy/passive/config-push.yaml",
+        "--version",
+        "7.0,6.0",
+        "--jobs",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let results: Vec<(&str, &str)> = out
+        .lines()
+        .filter(|l| l.starts_with("PASS "))
+        .map(|l| {
+            let version = l.split('[').nth(1).and_then(|v| v.split(']').next());
+            let file = l.rsplit("  ").next();
+            (file.unwrap_or(""), version.unwrap_or(""))
+        })
+        .collect();
+    let p = "scenarios/server-proxy/passive/";
+    assert_eq!(
+        results,
+        [
+            (&*format!("{p}config-push.yaml"), "6.0"),
+            (&*format!("{p}config-push.yaml"), "7.0"),
+            (&*format!("{p}unknown-request.yaml"), "6.0"),
+            (&*format!("{p}unknown-request.yaml"), "7.0"),
+        ],
+        "{out}"
+    );
+    let header = out
+        .lines()
+        .find(|l| l.starts_with("[server-proxy]"))
+        .unwrap_or_else(|| panic!("no matrix in {out}"));
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["[server-proxy]", "6.0", "7.0"]
+    );
+    let legend: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "coverage:")
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(legend.len() >= 6, "{out}");
+    assert!(
+        legend.contains(&"  REAL     exchanged with a real peer"),
+        "{out}"
+    );
+    assert!(legend.iter().all(|l| l.chars().count() <= 100), "{out}");
+}
+
+/// A long wait is not silent: every --progress-every (10 s by default) the run says on
+/// stderr what it is still waiting for, against the step's limit.
+#[test]
+fn a_long_step_says_what_it_is_still_waiting_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("waits.yaml");
+    std::fs::write(
+        &path,
+        r#"name: nobody connects
+family: server-proxy
+versions: ["6.0"]
+plays: server
+listen: 127.0.0.1:0
+steps:
+  - name: heartbeat
+    accept:
+      expect: { kind: active.proxy-heartbeat.request, within: 1s }
+      reply: { json: { response: success } }
+"#,
+    )
+    .unwrap();
+    let o = zbx([
+        "run".as_ref(),
+        path.as_os_str(),
+        "--progress-every".as_ref(),
+        "300ms".as_ref(),
+        "--no-matrix".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let waiting: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("still waiting"))
+        .collect();
+    assert!(!waiting.is_empty(), "{}", text(&o));
+    assert_eq!(
+        waiting[0],
+        "nobody connects [6.0]: still waiting for the peer to connect with a \
+         `active.proxy-heartbeat.request` message (step 1, accept \"heartbeat\") (0.3 s of 1 s)",
+        "{err}"
+    );
+    assert!(waiting.len() <= 3, "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !out.contains("still waiting"),
+        "progress goes to stderr: {out}"
+    );
+}
+
+/// certify-plugin against a plugin that never connects is not silent either.
+#[test]
+fn a_hanging_plugin_is_not_a_silent_certification() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("hangs.sh");
+    std::fs::write(&plugin, "#!/bin/sh\nsleep 2\n").unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = zbx([
+        "certify-plugin".as_ref(),
+        plugin.as_os_str(),
+        "--version".as_ref(),
+        "6.0".as_ref(),
+        "--timeout".as_ref(),
+        "1s".as_ref(),
+        "--progress-every".as_ref(),
+        "300ms".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.lines().next(),
+        Some(&*format!(
+            "still waiting for plugin {} to finish the certification (0.3 s)",
+            plugin.display()
+        )),
+        "{}",
+        text(&o)
+    );
 }

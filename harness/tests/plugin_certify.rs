@@ -279,7 +279,14 @@ async fn junit_and_json_name_each_requirement() {
         xml.contains("testsuite") && xml.contains("name=\"plugin\""),
         "{xml}"
     );
-    assert!(xml.contains("register.metrics: metrics is a flat"), "{xml}");
+    // Named by requirement id (a stable name for CI history); the title is a property.
+    assert!(
+        xml.contains(r#"<testcase name="register.metrics [6.0]""#)
+            && xml.contains(
+                r#"<property name="register.metrics [6.0]: description" value="metrics is a flat"#
+            ),
+        "{xml}"
+    );
     assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
     let json = c.json_report().expect("json");
     let v: serde_json::Value = serde_json::from_str(&json).expect("valid json");

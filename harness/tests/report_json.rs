@@ -47,9 +47,11 @@ fn run() -> RunResult {
             }],
             peer_log: Some(format!("password={SECRET}")),
             properties: Default::default(),
+            started: Duration::ZERO,
             duration: Duration::from_millis(10),
         }],
         duration: Duration::from_millis(10),
+        started_at: None,
         memory: None,
     }
 }

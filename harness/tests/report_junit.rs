@@ -183,6 +183,7 @@ fn scenario(name: &str, family: &str, outcome: Outcome) -> ScenarioResult {
         transcript: vec![],
         peer_log: None,
         properties: Default::default(),
+        started: Duration::ZERO,
         duration: Duration::from_millis(1500),
     }
 }
@@ -291,6 +292,7 @@ fn run() -> RunResult {
             ),
         ],
         duration: Duration::from_secs(3),
+        started_at: None,
         memory: None,
     }
 }
@@ -352,7 +354,8 @@ fn well_formed_and_structured() {
         ok.attrs.get("classname").map(String::as_str),
         Some("server-proxy.server")
     );
-    assert_eq!(ok.attrs.get("time").map(String::as_str), Some("1.5"));
+    let time: Option<f64> = ok.attrs.get("time").and_then(|t| t.parse().ok());
+    assert_eq!(time, Some(1.5));
     assert!(child(&elems, i, "failure").is_none() && child(&elems, i, "error").is_none());
 }
 
@@ -474,6 +477,7 @@ fn hostile_names_and_messages_stay_well_formed() {
     let r = RunResult {
         scenarios: vec![s],
         duration: Duration::ZERO,
+        started_at: None,
         memory: None,
     };
     let xml = xml_of(&r);

@@ -21,6 +21,7 @@ fn scenario(name: &str, outcome: Outcome, steps: Vec<StepResult>) -> ScenarioRes
         transcript: vec![],
         peer_log: None,
         properties: Default::default(),
+        started: Duration::ZERO,
         duration: Duration::from_millis(1234),
     }
 }
@@ -100,6 +101,7 @@ fn run() -> RunResult {
             ),
         ],
         duration: Duration::from_millis(2500),
+        started_at: None,
         memory: None,
     }
 }
@@ -190,6 +192,7 @@ fn counts_line_omits_zero_extras() {
     let r = RunResult {
         scenarios: vec![scenario("ok", Outcome::Passed, vec![])],
         duration: Duration::from_millis(40),
+        started_at: None,
         memory: None,
     };
     assert_eq!(summary(&r), "1 passed, 0 failed in 40ms");
@@ -201,6 +204,7 @@ fn long_received_is_truncated() {
     let r = RunResult {
         scenarios: vec![scenario("big", Outcome::Failed, vec![failing_step(big)])],
         duration: Duration::from_secs(1),
+        started_at: None,
         memory: None,
     };
     let s = summary(&r);
@@ -223,4 +227,63 @@ fn colored_summary_keeps_counts_line_plain() {
 fn truncate_respects_char_boundaries() {
     assert_eq!(truncate("ééé", 2), "éé… (2 more bytes)");
     assert_eq!(truncate("abc", 3), "abc");
+}
+
+/// The failure details come by file, then version (10.0 after 7.0), whatever order the
+/// scenarios finished in; and `InOrder` releases live lines in that order as soon as
+/// the ones before them are in.
+#[test]
+fn results_are_shown_by_file_then_version() {
+    use zbx_conform::report::ordered::InOrder;
+    let at = |file: &str, version: &str| {
+        let mut s = scenario("s", Outcome::Failed, vec![]);
+        s.file = PathBuf::from(file);
+        s.version = version.into();
+        s
+    };
+    let finished = vec![
+        at("b.yaml", "6.0"),
+        at("a.yaml", "10.0"),
+        at("a.yaml", "7.0"),
+        at("a.yaml", "6.0"),
+    ];
+    let r = RunResult {
+        scenarios: finished.clone(),
+        started_at: None,
+        duration: Duration::ZERO,
+        memory: None,
+    };
+    let headings: Vec<String> = summary(&r)
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "FAIL s [6.0]  (a.yaml)",
+            "FAIL s [7.0]  (a.yaml)",
+            "FAIL s [10.0]  (a.yaml)",
+            "FAIL s [6.0]  (b.yaml)"
+        ]
+    );
+
+    let mut order = InOrder::new(finished.iter().map(|s| (s.file.clone(), s.version.clone())));
+    let mut released = Vec::new();
+    for s in &finished {
+        let got = order.push(s, format!("{} {}", s.file.display(), s.version));
+        released.push(got);
+    }
+    assert_eq!(
+        released,
+        [
+            vec![],
+            vec![],
+            vec![],
+            vec!["a.yaml 6.0", "a.yaml 7.0", "a.yaml 10.0", "b.yaml 6.0"]
+        ]
+    );
+    assert!(order.rest().is_empty());
+    // A result nobody expected is shown at once, not lost.
+    assert_eq!(order.push(&at("c.yaml", "6.0"), "c".into()), ["c"]);
 }

@@ -8,6 +8,7 @@ use crate::report;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
 use crate::transport::tls::{TlsConfig, TlsConfigError, TlsSettings};
+mod usage;
 mod validate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -59,6 +60,9 @@ enum Command {
         version: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Show each kind's recogniser and schema file under its row
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Validate one message (a JSON file, or a raw ZBXD frame) against the schema of its
     /// kind, recognised as the runner recognises what peers send (or given with --kind)
@@ -175,6 +179,9 @@ struct RunArgs {
     /// that is more]
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     memory_budget: Option<u64>,
+    /// How often a long step or peer start-up says "still waiting for …" on stderr
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    progress_every: std::time::Duration,
     #[command(flatten)]
     tls: Box<TlsArgs>,
 }
@@ -375,7 +382,14 @@ pub fn main() -> i32 {
             family,
             version,
             format,
-        } => cmd_catalog(&catalog, family.as_deref(), version.as_deref(), format),
+            verbose,
+        } => cmd_catalog(
+            &catalog,
+            family.as_deref(),
+            version.as_deref(),
+            format,
+            verbose,
+        ),
         Command::Validate {
             family,
             version,
@@ -441,6 +455,14 @@ fn default_paths(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
 fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     let style = terminal_style(args.color);
     let (junit, json, no_matrix) = (args.junit.clone(), args.json.clone(), args.no_matrix);
+    if let Err(e) = usage::check_run(
+        &catalog,
+        &args.versions,
+        &[("--junit", &junit), ("--json", &json)],
+    ) {
+        complain!("error: {e}");
+        return EXIT_USAGE;
+    }
     let opts = match run_options(root, args) {
         Ok(o) => o,
         Err(e) => {
@@ -461,18 +483,45 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         }
     };
     for note in &plan.notes {
-        say!("{note}");
+        if note.starts_with("warning:") {
+            complain!("{note}");
+        } else {
+            say!("{note}");
+        }
     }
+    // On a terminal a line per scenario as it finishes; in a log (CI) the same lines in
+    // a stable order (file, then version), released as soon as the ones before are in.
+    let live = std::io::stdout().is_terminal();
+    let mut in_order = report::ordered::InOrder::new(
+        plan.jobs
+            .iter()
+            .map(|j| (j.scenario.path.clone(), j.version.clone())),
+    );
     let result = rt.block_on(runner::run_jobs(catalog.clone(), plan.jobs, &opts, |r| {
-        say!("{}", report::terminal::scenario_line_styled(r, style));
+        let line = report::terminal::scenario_line_styled(r, style);
+        if live {
+            say!("{line}");
+        } else {
+            for l in in_order.push(r, line) {
+                say!("{l}");
+            }
+        }
     }));
+    for l in in_order.rest() {
+        say!("{l}");
+    }
     let matrix = if no_matrix {
         String::new()
     } else {
         let exercised = report::matrix::exercised_in_run(&result);
         let families = report::matrix::families_in(&catalog, &exercised);
-        report::matrix::render(&report::matrix::build(&catalog, &exercised, &families))
+        let mut matrices = report::matrix::build(&catalog, &exercised, &families);
+        report::matrix::keep_versions(&mut matrices, &report::matrix::versions_in_run(&result));
+        report::matrix::render(&matrices)
     };
+    for d in report::junit::duplicate_names(&result) {
+        complain!("{d}");
+    }
     let summary = report::terminal::summary_with(&result, style, &matrix);
     say_raw!("{summary}");
     if !summary.ends_with('\n') {
@@ -530,6 +579,9 @@ fn run_options(root: &Path, args: RunArgs) -> Result<RunOptions, String> {
         fault: args.fault,
         timeout: args.timeout,
         max_frame: args.max_frame,
+        progress: runner::progress::Progress::new(args.progress_every, |line| {
+            complain!("{line}");
+        }),
         memory_budget: args.memory_budget.unwrap_or(
             args.max_frame
                 .saturating_mul(2)
@@ -665,6 +717,7 @@ fn cmd_catalog(
     family: Option<&str>,
     version: Option<&str>,
     format: Format,
+    verbose: bool,
 ) -> i32 {
     let rows = catalog.rows(family, version);
     if rows.is_empty() {
@@ -683,7 +736,7 @@ fn cmd_catalog(
     }
     match format {
         Format::Json => say!("{}", catalog::print::json(&rows)),
-        Format::Table => say_raw!("{}", catalog::print::table(&rows)),
+        Format::Table => say_raw!("{}", catalog::print::table(&rows, verbose)),
     }
     0
 }

@@ -10,6 +10,7 @@ use super::options::PluginOption;
 use super::PluginVersion;
 use crate::catalog::Catalog;
 use crate::report;
+use crate::runner::progress::Progress;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub struct CertifyArgs {
     /// Write a JUnit XML report
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// How often a long certification says "still waiting for …" on stderr
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub progress_every: Duration,
     /// Write a JSON report
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -72,6 +76,15 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
         complain!("error: {}: no such file", args.plugin.display());
         return 2;
     }
+    // A report that cannot be written is a usage error now, not after the certification.
+    for (flag, path) in [("--junit", &args.junit), ("--json", &args.json)] {
+        if let Some(p) = path {
+            if let Err(e) = report::output_path::check_writable(p) {
+                complain!("error: {flag} {}: {e}", p.display());
+                return 2;
+            }
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -93,11 +106,20 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
             }
         },
         None => {
-            let found = rt.block_on(super::discover::register_version(
-                &args.plugin,
-                checker.clone(),
-                &PluginVersion::all(catalog),
-                args.timeout,
+            let progress = Progress::new(args.progress_every, |line| complain!("{line}"));
+            let what = format!(
+                "plugin {} to accept a Register version",
+                args.plugin.display()
+            );
+            let found = rt.block_on(progress.watch(
+                &what,
+                None,
+                super::discover::register_version(
+                    &args.plugin,
+                    checker.clone(),
+                    &PluginVersion::all(catalog),
+                    args.timeout,
+                ),
             ));
             match found {
                 Ok(d) => {
@@ -124,7 +146,13 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
         }
     };
     let opts = args.options(version);
-    let cert = rt.block_on(certify(&opts, checker));
+    // A hanging plugin makes each request wait out --timeout: say what is going on.
+    let progress = Progress::new(args.progress_every, |line| complain!("{line}"));
+    let what = format!(
+        "plugin {} to finish the certification",
+        args.plugin.display()
+    );
+    let cert = rt.block_on(progress.watch(&what, None, certify(&opts, checker)));
     say_raw!("{}", cert.human_report());
     let run = cert.to_run_result();
     if let Some(path) = &args.junit {

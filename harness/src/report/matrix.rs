@@ -359,6 +359,38 @@ fn fixture_has(path: &std::path::Path, section: &str) -> bool {
     std::fs::read_to_string(path).is_ok_and(|t| present_members(&t).iter().any(|m| m == section))
 }
 
+/// Keep only the columns of `versions` (all when empty): the matrix at the end of a
+/// filtered run (`--version 6.0`, or a peer that speaks one version) shows what that run
+/// could exercise, not every other version as `fixture`.
+pub fn keep_versions(matrices: &mut [FamilyMatrix], versions: &[String]) {
+    if versions.is_empty() {
+        return;
+    }
+    for m in matrices {
+        let keep: Vec<bool> = m.versions.iter().map(|v| versions.contains(v)).collect();
+        retain_columns(&mut m.versions, &keep);
+        for r in &mut m.rows {
+            retain_columns(&mut r.cells, &keep);
+            retain_columns(&mut r.unverified, &keep);
+        }
+    }
+}
+
+/// Keep the items whose position is `true` in `keep`.
+fn retain_columns<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    items.retain(|_| {
+        i += 1;
+        keep.get(i - 1).copied().unwrap_or(false)
+    });
+}
+
+/// The versions a run ran scenarios at (skipped ones included: they were selected).
+pub fn versions_in_run(run: &RunResult) -> Vec<String> {
+    let set: BTreeSet<&str> = run.scenarios.iter().map(|s| s.version.as_str()).collect();
+    set.into_iter().map(str::to_string).collect()
+}
+
 /// Families a run touched, in catalog order, for the end-of-run matrix.
 pub fn families_in(catalog: &Catalog, exercised: &[Exercised]) -> Vec<String> {
     catalog
@@ -376,10 +408,26 @@ pub fn render(matrices: &[FamilyMatrix]) -> String {
     if matrices.is_empty() {
         return out;
     }
-    out.push_str(
-        "coverage: REAL = exchanged with a real peer, ref = only with the built-in reference \
-         peers, fixture = not exchanged (stored fixture only), - = not in that version\n",
-    );
+    // One legend entry per line: readable in a narrow terminal and in CI logs.
+    out.push_str("coverage:\n");
+    for (cell, meaning) in [
+        (Coverage::Real, "exchanged with a real peer"),
+        (
+            Coverage::Reference,
+            "exchanged only with the built-in reference peers",
+        ),
+        (
+            Coverage::Fixture,
+            "not exchanged (its stored fixture is checked)",
+        ),
+        (
+            Coverage::SchemaOnly,
+            "not exchanged, no stored fixture (schema only)",
+        ),
+        (Coverage::Absent, "not in that version"),
+    ] {
+        let _ = writeln!(out, "  {:<8} {meaning}", cell.cell());
+    }
     let any_section = matrices
         .iter()
         .any(|m| m.rows.iter().any(|r| r.section.is_some()));
@@ -387,14 +435,12 @@ pub fn render(matrices: &[FamilyMatrix]) -> String {
         .iter()
         .any(|m| m.rows.iter().any(|r| r.unverified.iter().any(|u| *u)));
     if any_section {
-        out.push_str(
-            "  › rows: data sections of the kind above, seen in the bodies of its messages\n",
-        );
+        out.push_str("  ›        rows: data sections of the kind above, seen in its bodies\n");
     }
     if any_unverified {
         out.push_str(
-            "  ? = the catalog marks that version's schema rules unverified: no message from a \
-             real peer backs them (zbx-conform catalog says why)\n",
+            "  ?        after a cell: the catalog marks that version's schema rules unverified\n\
+             \x20          (no message from a real peer backs them; `zbx-conform catalog` says why)\n",
         );
     }
     for m in matrices {

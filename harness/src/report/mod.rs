@@ -1,8 +1,11 @@
-//! Reporters: terminal, JUnit XML, JSON. They only read a `RunResult`.
+//! Reporters: terminal, JUnit XML, JSON, coverage matrix. They only read a `RunResult`.
 
 pub mod json;
 pub mod junit;
 pub mod matrix;
+pub mod ordered;
+pub mod output_path;
 pub mod terminal;
 
 pub use crate::runner::result::*;
+pub mod timestamp;

@@ -61,7 +61,9 @@ pub fn summary_styled(run: &RunResult, style: Style) -> String {
 /// failure details and the counts line, which stays last for scripts that read it.
 pub fn summary_with(run: &RunResult, style: Style, extra: &str) -> String {
     let mut out = String::new();
-    for s in run.scenarios.iter().filter(|s| !s.outcome.is_pass()) {
+    // By file and version, whatever order the scenarios finished in.
+    let sorted = crate::report::ordered::sorted(&run.scenarios);
+    for s in sorted.into_iter().filter(|s| !s.outcome.is_pass()) {
         scenario_block(&mut out, s, style);
         out.push('\n');
     }

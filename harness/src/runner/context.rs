@@ -42,6 +42,8 @@ pub struct ScenarioContext {
     pub scenario_dir: Option<std::path::PathBuf>,
     /// What TLS each connection spoke, by step index, for the report.
     pub tls_seen: Vec<(String, crate::transport::tls::TlsInfo)>,
+    /// Says "still waiting for …" during long steps (see [`super::progress`]).
+    pub progress: super::progress::Progress,
 }
 
 impl ScenarioContext {

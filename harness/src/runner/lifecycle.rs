@@ -90,8 +90,19 @@ pub async fn start_profile(
     result.peer = format!("{} ({})", profile.profile.name, dir.display());
     ctx.transcript
         .note(format!("starting peer {}", profile.profile.name));
-    let process = profile
-        .start(&mut ctx.vars, &dir)
+    let ready_within = profile
+        .profile
+        .ready
+        .within
+        .map_or(super::peer::DEFAULT_READY_WITHIN, |d| d.0);
+    let progress = ctx.progress.clone();
+    let what = format!("peer {} to start", profile.profile.name);
+    let process = progress
+        .watch(
+            &what,
+            Some(ready_within),
+            profile.start(&mut ctx.vars, &dir),
+        )
         .await
         .map_err(|e| Outcome::Unreachable(format!("cannot start peer: {e}")))?;
     ctx.transcript

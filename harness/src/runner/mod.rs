@@ -7,6 +7,7 @@ pub mod expect;
 mod lifecycle;
 pub mod peer;
 pub mod plan;
+pub mod progress;
 pub mod result;
 pub mod send;
 pub mod step;
@@ -68,6 +69,8 @@ pub struct RunOptions {
     /// `--memory-budget`: most bytes received messages may hold at once, across every
     /// connection of the run (frames, inflated payloads and their parsed form).
     pub memory_budget: u64,
+    /// "Still waiting for …" lines during long steps and peer start-ups (off by default).
+    pub progress: progress::Progress,
 }
 
 impl Default for RunOptions {
@@ -89,6 +92,7 @@ impl Default for RunOptions {
             max_frame: crate::frame::zbxd::DEFAULT_MAX_SIZE,
             memory_budget: crate::frame::budget::DEFAULT_BUDGET,
             tls: Default::default(),
+            progress: progress::Progress::default(),
         }
     }
 }
@@ -107,6 +111,7 @@ pub async fn run_jobs(
     mut on_result: impl FnMut(&ScenarioResult),
 ) -> RunResult {
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let schemas = Arc::new(SchemaCache::new());
     let budget = crate::frame::Budget::new(opts.memory_budget);
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
@@ -124,7 +129,9 @@ pub async fn run_jobs(
         tokio::spawn(async move {
             let _turn = turns.take(&job.share).await;
             let _permit = sem.acquire().await;
-            let result = run_one(catalog, schemas, &job, &opts, budget).await;
+            let begun = start.elapsed();
+            let mut result = run_one(catalog, schemas, &job, &opts, budget).await;
+            result.started = begun;
             let _ = tx.send((i, result));
         });
     }
@@ -136,6 +143,7 @@ pub async fn run_jobs(
     }
     RunResult {
         scenarios: results.into_iter().flatten().collect(),
+        started_at: Some(started_at),
         duration: start.elapsed(),
         memory: Some(budget.report()),
     }
@@ -249,6 +257,9 @@ fn new_context(
             .overlaid(&opts.tls),
         scenario_dir: job.scenario.path.parent().map(|d| d.to_path_buf()),
         tls_seen: Vec::new(),
+        progress: opts
+            .progress
+            .labelled(format!("{} [{}]", s.name, job.version)),
     }
 }
 
@@ -260,6 +271,16 @@ fn new_result(job: &Job) -> ScenarioResult {
     if !requirements.is_empty() {
         // One property: JUnit consumers key properties by name.
         properties.insert("requirement".into(), requirements.join(", "));
+    }
+    // The description is a property, not part of the test name: rewording it must not
+    // break a CI tool's test history.
+    if let Some(d) = s
+        .description
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        properties.insert("description".into(), d.to_string());
     }
     ScenarioResult {
         name: s.name.clone(),
@@ -274,6 +295,7 @@ fn new_result(job: &Job) -> ScenarioResult {
         transcript: Vec::new(),
         peer_log: None,
         properties,
+        started: Duration::ZERO,
         duration: Duration::ZERO,
     }
 }

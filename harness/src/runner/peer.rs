@@ -29,6 +29,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// How long a started peer may take to be ready when its profile's `ready.within` does
+/// not say.
+pub const DEFAULT_READY_WITHIN: Duration = Duration::from_secs(30);
+
 /// A peer profile file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,11 +178,7 @@ impl LoadedProfile {
                 .collect::<Result<_, String>>()?,
             run_dir: run_dir.to_path_buf(),
             ready,
-            ready_within: p
-                .ready
-                .within
-                .map(|d| d.0)
-                .unwrap_or(Duration::from_secs(30)),
+            ready_within: p.ready.within.map(|d| d.0).unwrap_or(DEFAULT_READY_WITHIN),
             log: p
                 .log
                 .as_deref()

@@ -171,7 +171,15 @@ pub async fn prepare(
         };
         if !asked.contains_key(&target) {
             progress(&format!("asking {} what it is …", target.describe()));
-            let r = ask(catalog, &schemas, opts, &target, l, &mut listeners).await;
+            let what = format!("{} to say what it is", target.describe());
+            let r = opts
+                .progress
+                .watch(
+                    &what,
+                    None,
+                    ask(catalog, &schemas, opts, &target, l, &mut listeners),
+                )
+                .await;
             match &r {
                 Ok(id) => {
                     progress(&id.to_string());

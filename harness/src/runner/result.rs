@@ -3,7 +3,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The verdict of a scenario or a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +99,11 @@ pub struct ScenarioResult {
     /// it is, which protocol version was assumed and why.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
+    /// When the scenario began, counted from the start of the run: with `duration` it
+    /// gives a group of scenarios its wall time (they overlap when run concurrently, so
+    /// summing durations overstates it).
+    #[serde(with = "duration_ms")]
+    pub started: Duration,
     #[serde(with = "duration_ms")]
     pub duration: Duration,
 }
@@ -159,6 +164,13 @@ impl ScenarioResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunResult {
     pub scenarios: Vec<ScenarioResult>,
+    /// Wall-clock time the run began (JUnit `timestamp`); absent for results not made
+    /// by a run.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::report::timestamp::serialize_opt"
+    )]
+    pub started_at: Option<SystemTime>,
     #[serde(with = "duration_ms")]
     pub duration: Duration,
     /// What the run's memory budget saw (absent for results not made by a run).

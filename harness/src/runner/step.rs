@@ -166,7 +166,11 @@ impl StepRunner<'_> {
             return true;
         }
         let outcome = if step.exchange.is_some() || step.accept.is_some() {
-            self.attempts(step, index, line).await
+            let (what, limit) = self.awaited(step, index);
+            let progress = self.ctx.progress.clone();
+            progress
+                .watch(&what, limit, self.attempts(step, index, line))
+                .await
         } else if let Some(d) = &step.sleep {
             tokio::time::sleep(d.0).await;
             Ok(())
@@ -182,6 +186,35 @@ impl StepRunner<'_> {
         }
         self.results.push(result);
         passed
+    }
+
+    /// What an `exchange` or `accept` step waits for, and for how long at most (its
+    /// retry window, else its expectation's `within`, else the scenario's timeout), for
+    /// the "still waiting" lines.
+    fn awaited(&self, step: &Step, index: &str) -> (String, Option<Duration>) {
+        let expect = match (&step.exchange, &step.accept) {
+            (Some(e), _) => e.expect.as_ref(),
+            (None, Some(a)) => Some(&a.expect),
+            (None, None) => None,
+        };
+        let what = match (expect, step.accept.is_some()) {
+            (Some(e), true) => format!("the peer to connect with {}", describe_expect(e)),
+            (Some(e), false) => describe_expect(e),
+            (None, _) => "the exchange".to_string(),
+        };
+        let name = step
+            .name
+            .as_deref()
+            .map_or(String::new(), |n| format!(" {n:?}"));
+        let limit = step
+            .retry
+            .as_ref()
+            .map(|r| r.within.0)
+            .or_else(|| expect.map(|e| within(self.ctx, e)));
+        (
+            format!("{what} (step {index}, {}{name})", step.action_name()),
+            limit,
+        )
     }
 
     /// Why the step's `when` skips it at this version (`Ok(None)`: it runs), or the
