@@ -1,8 +1,9 @@
 //! JUnit XML: structure, failure bodies, transcripts, well-formedness with hostile bytes,
 //! and no secret in the file.
 
+mod support;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 use zbx_conform::report::junit::{cdata_safe, write, write_to, xml_safe};
 use zbx_conform::runner::result::*;
@@ -169,25 +170,6 @@ fn unescape(s: &str) -> Result<String, String> {
 
 // ---------------------------------------------------------------------------------------
 
-fn scenario(name: &str, family: &str, outcome: Outcome) -> ScenarioResult {
-    ScenarioResult {
-        name: name.into(),
-        file: PathBuf::from(format!("scenarios/{family}/{name}.yaml")),
-        family: family.into(),
-        version: "6.0".into(),
-        plays: "server".into(),
-        tags: vec![],
-        peer: "127.0.0.1:10051".into(),
-        outcome,
-        steps: vec![],
-        transcript: vec![],
-        peer_log: None,
-        properties: Default::default(),
-        started: Duration::ZERO,
-        duration: Duration::from_millis(1500),
-    }
-}
-
 fn failure(check: CheckKind, expected: &str, detail: &str, received: Option<&str>) -> CheckFailure {
     CheckFailure {
         check,
@@ -218,7 +200,7 @@ fn step(
 }
 
 fn run() -> RunResult {
-    let mut failed = scenario("config rejected", "server-proxy", Outcome::Failed);
+    let mut failed = support::scenario_result("config rejected", "server-proxy", Outcome::Failed);
     failed.steps = vec![
         step("1", None, Outcome::Passed, vec![]),
         step(
@@ -263,7 +245,7 @@ fn run() -> RunResult {
     ];
     failed.peer_log = Some(format!("proxy started\nusing tls_psk={SECRET}\n\x07bell"));
 
-    let mut errored = scenario(
+    let mut errored = support::scenario_result(
         "bad fixture",
         "server-proxy",
         Outcome::Error("no such fixture".into()),
@@ -277,15 +259,15 @@ fn run() -> RunResult {
 
     RunResult {
         scenarios: vec![
-            scenario("config ok", "server-proxy", Outcome::Passed),
+            support::scenario_result("config ok", "server-proxy", Outcome::Passed),
             failed,
             errored,
-            scenario(
+            support::scenario_result(
                 "agent down",
                 "agent",
                 Outcome::Unreachable("connection refused".into()),
             ),
-            scenario(
+            support::scenario_result(
                 "only 7.0",
                 "agent",
                 Outcome::Skipped("version 6.0 not selected".into()),
@@ -462,7 +444,7 @@ fn no_secret_anywhere() {
 
 #[test]
 fn hostile_names_and_messages_stay_well_formed() {
-    let mut s = scenario("we<ird> & \"name\"\0", "fam\u{1b}ily", Outcome::Failed);
+    let mut s = support::scenario_result("we<ird> & \"name\"\0", "fam\u{1b}ily", Outcome::Failed);
     s.steps = vec![step(
         "1",
         Some("x]]>y"),

@@ -104,29 +104,17 @@ fn read_back(file: &Path) -> serde_json::Value {
 }
 
 fn case(name: &str, family: &str, outcome: Outcome, started_ms: u64) -> ScenarioResult {
-    ScenarioResult {
-        name: name.into(),
-        file: PathBuf::from(format!("scenarios/{family}/{name}.yaml")),
-        family: family.into(),
-        version: "6.0".into(),
-        plays: "server".into(),
-        tags: vec![],
-        peer: "127.0.0.1:10051".into(),
-        outcome,
-        steps: vec![],
-        transcript: vec![],
-        peer_log: None,
-        properties: [
-            ("peer.version", "6.0.14"),
-            ("peer.protocol", "6.0"),
-            ("description", "what it checks\nover two lines"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        started: Duration::from_millis(started_ms),
-        duration: Duration::from_millis(1500),
-    }
+    let mut s = support::scenario_result(name, family, outcome);
+    s.properties = [
+        ("peer.version", "6.0.14"),
+        ("peer.protocol", "6.0"),
+        ("description", "what it checks\nover two lines"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    s.started = Duration::from_millis(started_ms);
+    s
 }
 
 /// Every outcome, overlapping cases, a duplicate name, hostile text.

@@ -453,3 +453,28 @@ pub fn pv(v: &str) -> zbx_conform::plugin::PluginVersion {
     let catalog = zbx_conform::catalog::Catalog::load(&root()).expect("catalog");
     zbx_conform::plugin::PluginVersion::parse(&catalog, v).expect("a plugin version")
 }
+
+/// A finished scenario result for report tests: `name [6.0]` of `family`, played as the
+/// server against 127.0.0.1:10051, 1.5 s, no steps.
+pub fn scenario_result(
+    name: &str,
+    family: &str,
+    outcome: zbx_conform::runner::Outcome,
+) -> zbx_conform::runner::ScenarioResult {
+    zbx_conform::runner::ScenarioResult {
+        name: name.into(),
+        file: PathBuf::from(format!("scenarios/{family}/{name}.yaml")),
+        family: family.into(),
+        version: "6.0".into(),
+        plays: "server".into(),
+        tags: vec![],
+        peer: "127.0.0.1:10051".into(),
+        outcome,
+        steps: vec![],
+        transcript: vec![],
+        peer_log: None,
+        properties: Default::default(),
+        started: std::time::Duration::ZERO,
+        duration: std::time::Duration::from_millis(1500),
+    }
+}
