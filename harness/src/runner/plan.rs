@@ -351,7 +351,11 @@ async fn ask(
             address,
             family,
             side,
-        } => discover::ask(catalog, family, side, address, limits).await?,
+        } => {
+            let vars = Vars::new(opts.vars.clone(), example.scenario.vars.clone());
+            let tls = discovery_tls(example, opts, &vars, address)?;
+            discover::ask(catalog, family, side, address, &tls, limits).await?
+        }
         Target::Accept {
             listen,
             family,
@@ -380,6 +384,40 @@ async fn ask(
         },
     };
     Ok(Arc::new(id))
+}
+
+/// How discovery connects to a peer: the example scenario's `tls:` block with the run's
+/// `--tls-*` options over it, variables expanded, files read (relative paths from the
+/// scenario's folder), as its steps would. Steps' own `tls:` blocks are not used: a
+/// refusal step's wrong key must not decide how the peer is asked. Peers are asked once
+/// per address, so the first scenario naming an address decides for the others.
+fn discovery_tls(
+    example: &LoadedScenario,
+    opts: &RunOptions,
+    vars: &Vars,
+    address: &str,
+) -> Result<crate::transport::tls::TlsConfig, DiscoverError> {
+    use crate::transport::tls::TlsConfig;
+    let bad = |reason: String| DiscoverError::TlsSettings {
+        address: address.to_string(),
+        reason,
+    };
+    let mut settings = example
+        .scenario
+        .tls
+        .as_ref()
+        .map(|t| t.settings())
+        .unwrap_or_default()
+        .overlaid(&opts.tls);
+    if settings.is_empty() {
+        return Ok(TlsConfig::plaintext());
+    }
+    for (field, value) in settings.fields_mut() {
+        *value = vars
+            .expand_str(value)
+            .map_err(|e| bad(format!("tls {field}: {e}")))?;
+    }
+    TlsConfig::load(&settings, example.path.parent()).map_err(|e| bad(e.to_string()))
 }
 
 /// How long to wait for a peer that connects to the harness to send its first message:
@@ -444,7 +482,12 @@ async fn ask_started(
         .and_then(|a| vars.expand_str(a).ok())
         .filter(|a| !a.is_empty());
     let result = match address {
-        Some(a) => discover::ask(catalog, family, side, &a, discover::Limits::default()).await,
+        Some(a) => match discovery_tls(example, opts, &vars, &a) {
+            Ok(tls) => {
+                discover::ask(catalog, family, side, &a, &tls, discover::Limits::default()).await
+            }
+            Err(e) => Err(e),
+        },
         None => first_message(catalog, schemas, opts, family, side, &listener).await,
     };
     process.stop().await;

@@ -1,0 +1,244 @@
+//! Real agents with encryption on (Debian 12, 6.0.14): zabbix_agentd (a GnuTLS build) and
+//! zabbix_agent2 (an OpenSSL build) accepting PSK connections only, started from the
+//! profiles ci/peers/zabbix-agent{d,2}-passive-psk.yaml with a key written at test time.
+//!
+//! - `run --peer ADDR --tls-connect psk …` asks the agent its version over TLS (a
+//!   plaintext probe is closed unanswered, and the error says to give --tls-connect);
+//! - the passive agent suite passes over PSK.
+//!
+//! A missing agent skips with a message, except under CI=true, where it fails.
+
+mod support;
+mod tls_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{describe, output_text, root, zbx};
+use tls_support::{Pki, IDENTITY, PSK, WRONG_PSK};
+use zbx_conform::catalog::Catalog;
+use zbx_conform::runner::{self, RunOptions, RunResult};
+use zbx_conform::scenario::vars::Vars;
+use zbx_conform::transport::tls::TlsSettings;
+
+const AGENTD: &str = "ci/peers/zabbix-agentd-passive-psk.yaml";
+const AGENT2: &str = "ci/peers/zabbix-agent2-passive-psk.yaml";
+
+/// The harness's side of the PSK: the run's `--tls-psk-identity`/`--tls-psk-file`.
+fn run_tls(pki: &Pki) -> TlsSettings {
+    TlsSettings {
+        psk_identity: Some(IDENTITY.into()),
+        psk_file: Some(pki.file("good.psk")),
+        ..Default::default()
+    }
+}
+
+/// The agent's side: its identity, key file and TLSAccept, as profile variables.
+fn agent_vars(identity: &str, key_file: &str, accept: &str) -> Vec<(String, String)> {
+    vec![
+        ("PSK_IDENTITY".into(), identity.into()),
+        ("PSK_FILE".into(), key_file.into()),
+        ("AGENT_TLS_ACCEPT".into(), accept.into()),
+    ]
+}
+
+/// Run `paths` with a fresh agent per scenario from `profile`. Without `versions` the
+/// run first asks a started agent its version (over TLS, as the run's settings say).
+fn run_against(
+    profile: &str,
+    paths: &[&str],
+    versions: &[&str],
+    vars: Vec<(String, String)>,
+    tls: TlsSettings,
+    run_dir: &Path,
+) -> RunResult {
+    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
+    let opts = RunOptions {
+        paths: paths.iter().map(|p| root().join(p)).collect(),
+        versions: versions.iter().map(|v| v.to_string()).collect(),
+        vars: vars.into_iter().collect(),
+        jobs: 2,
+        timeout: Duration::from_secs(10),
+        start_peer: Some(support::load_profile(profile)),
+        run_dir: run_dir.to_path_buf(),
+        tls,
+        ..RunOptions::default()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let jobs = if versions.is_empty() {
+        let plan = rt
+            .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
+            .unwrap_or_else(|e| panic!("{profile}: the run does not start: {e}"));
+        assert_eq!(plan.peers.len(), 1, "{profile}: one peer asked");
+        assert_eq!(plan.peers[0].protocol, "6.0", "{:?}", plan.peers[0]);
+        plan.jobs
+    } else {
+        runner::plan(&catalog, &opts).expect("scenarios load and lint")
+    };
+    let planned = jobs.len();
+    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
+    assert_eq!(
+        r.scenarios.len(),
+        planned,
+        "{profile}: a scenario is missing"
+    );
+    r
+}
+
+/// No key (of the harness's or the agent's) shows in what the run reports.
+fn assert_no_key(r: &RunResult) {
+    let all = describe(r);
+    for k in [PSK, WRONG_PSK] {
+        assert!(!all.contains(&k[..16]), "a key shows: {all}");
+    }
+}
+
+/// The agent from `profile` (PSK-only, the test's key) on a port of its own, for tests
+/// that run the binary against `--peer`. Stopped by PID on drop.
+struct Agent {
+    rt: tokio::runtime::Runtime,
+    process: Option<zbx_conform::transport::spawn::PeerProcess>,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start(profile: &str, pki: &Pki) -> Agent {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut vars = Vars::new(
+            agent_vars(IDENTITY, &pki.file("good.psk"), "psk")
+                .into_iter()
+                .collect(),
+            Default::default(),
+        );
+        let process = rt
+            .block_on(support::load_profile(profile).start(&mut vars, dir.path()))
+            .unwrap_or_else(|e| panic!("{profile}: cannot start: {e}"));
+        let addr = vars
+            .expand_str("${AGENT_ADDR}")
+            .expect("the profile exports AGENT_ADDR");
+        Agent {
+            rt,
+            process: Some(process),
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(p) = self.process.take() {
+            self.rt.block_on(p.stop());
+        }
+    }
+}
+
+fn agentd() -> Option<PathBuf> {
+    support::require_binary("ZABBIX_AGENTD", "/usr/sbin/zabbix_agentd")
+}
+
+fn agent2() -> Option<PathBuf> {
+    support::require_binary("ZABBIX_AGENT2", "/usr/sbin/zabbix_agent2")
+}
+
+#[test]
+fn run_asks_a_psk_only_agent_its_version_over_tls() {
+    if agentd().is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let agent = Agent::start(AGENTD, &pki);
+    let ping = "scenarios/agent/passive/ping.yaml";
+
+    // In clear, the agent closes every probe: no version, and the error says why.
+    let out = zbx(["run", ping, "--peer", &agent.addr]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("closed without a reply") && text.contains("give --tls-connect"),
+        "{text}"
+    );
+
+    let good = pki.file("good.psk");
+    let tls = [
+        "--tls-connect",
+        "psk",
+        "--tls-psk-identity",
+        IDENTITY,
+        "--tls-psk-file",
+        &good,
+    ];
+    let mut args = vec!["run", ping, "--peer", &agent.addr];
+    args.extend(tls);
+    let out = zbx(&args);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("6.0.14 → protocol 6.0"), "{text}");
+    assert!(!text.contains(&PSK[..16]), "{text}");
+
+    // A wrong key: the probes fail their handshake, and the error says so.
+    let wrong = pki.file("wrong.psk");
+    let mut args = vec!["run", ping, "--peer", &agent.addr];
+    args.extend(&tls[..4]);
+    args.extend(["--tls-psk-file", &wrong]);
+    let out = zbx(&args);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("TLS handshake with"), "{text}");
+    assert!(!text.contains(&WRONG_PSK[..16]), "{text}");
+}
+
+#[test]
+fn agentd_with_psk_only_passes_the_passive_suite_over_psk() {
+    if agentd().is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-psk-");
+    let mut tls = run_tls(&pki);
+    tls.connect = Some("psk".into());
+    let vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
+    let r = run_against(
+        AGENTD,
+        &["scenarios/agent/passive"],
+        &[],
+        vars,
+        tls,
+        &run_dir,
+    );
+    support::assert_all_passed(AGENTD, &r, 3);
+    for s in &r.scenarios {
+        assert_eq!(
+            s.properties.get("tls.psk-identity").map(String::as_str),
+            Some(IDENTITY),
+            "{}: {:?}",
+            s.name,
+            s.properties
+        );
+    }
+    assert_no_key(&r);
+}
+
+#[test]
+fn agent2_with_psk_only_passes_the_passive_suite_over_psk() {
+    if agent2().is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agent2-psk-");
+    let mut tls = run_tls(&pki);
+    tls.connect = Some("psk".into());
+    let vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
+    let r = run_against(
+        AGENT2,
+        &["scenarios/agent/passive"],
+        &[],
+        vars,
+        tls,
+        &run_dir,
+    );
+    support::assert_all_passed(AGENT2, &r, 3);
+    assert_no_key(&r);
+}
