@@ -4,7 +4,9 @@
 //!
 //! - `run --peer ADDR --tls-connect psk …` asks the agent its version over TLS (a
 //!   plaintext probe is closed unanswered, and the error says to give --tls-connect);
-//! - the passive agent suite passes over PSK.
+//! - the passive agent suite passes over PSK;
+//! - the refusal scenarios (scenarios/tls-agent) pass against the PSK-only agent, and
+//!   each fails against an agent that accepts what it must refuse.
 //!
 //! A missing agent skips with a message, except under CI=true, where it fails.
 
@@ -17,12 +19,13 @@ use std::time::Duration;
 use support::{describe, output_text, root, zbx};
 use tls_support::{Pki, IDENTITY, PSK, WRONG_PSK};
 use zbx_conform::catalog::Catalog;
-use zbx_conform::runner::{self, RunOptions, RunResult};
+use zbx_conform::runner::{self, CheckKind, Outcome, RunOptions, RunResult};
 use zbx_conform::scenario::vars::Vars;
 use zbx_conform::transport::tls::TlsSettings;
 
 const AGENTD: &str = "ci/peers/zabbix-agentd-passive-psk.yaml";
 const AGENT2: &str = "ci/peers/zabbix-agent2-passive-psk.yaml";
+const REFUSALS: &str = "scenarios/tls-agent";
 
 /// The harness's side of the PSK: the run's `--tls-psk-identity`/`--tls-psk-file`.
 fn run_tls(pki: &Pki) -> TlsSettings {
@@ -88,9 +91,26 @@ fn run_against(
 /// No key (of the harness's or the agent's) shows in what the run reports.
 fn assert_no_key(r: &RunResult) {
     let all = describe(r);
-    for k in [PSK, WRONG_PSK] {
+    for k in [PSK, WRONG_PSK, "deadbeefdeadbeef"] {
         assert!(!all.contains(&k[..16]), "a key shows: {all}");
     }
+}
+
+fn outcome_of<'a>(r: &'a RunResult, file: &str) -> &'a Outcome {
+    let s = r
+        .scenarios
+        .iter()
+        .find(|s| s.file.ends_with(file))
+        .unwrap_or_else(|| panic!("no result for {file}:\n{}", describe(r)));
+    &s.outcome
+}
+
+fn wrong_key_file() -> String {
+    root()
+        .join(REFUSALS)
+        .join("wrong-key.psk")
+        .display()
+        .to_string()
 }
 
 /// The agent from `profile` (PSK-only, the test's key) on a port of its own, for tests
@@ -240,5 +260,112 @@ fn agent2_with_psk_only_passes_the_passive_suite_over_psk() {
         &run_dir,
     );
     support::assert_all_passed(AGENT2, &r, 3);
+    assert_no_key(&r);
+}
+
+#[test]
+fn the_refusal_scenarios_pass_against_a_psk_only_agentd() {
+    if agentd().is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-refuse-");
+    let vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
+    let r = run_against(AGENTD, &[REFUSALS], &["6.0"], vars, run_tls(&pki), &run_dir);
+    support::assert_all_passed(AGENTD, &r, 4);
+    assert_no_key(&r);
+}
+
+#[test]
+fn the_refusal_scenarios_pass_against_a_psk_only_agent2() {
+    if agent2().is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agent2-refuse-");
+    let vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
+    let r = run_against(AGENT2, &[REFUSALS], &["6.0"], vars, run_tls(&pki), &run_dir);
+    support::assert_all_passed(AGENT2, &r, 4);
+    assert_no_key(&r);
+}
+
+/// Each refusal scenario fails against an agent that accepts what it must refuse: one
+/// that also accepts plaintext, one whose key is the scenario's wrong key, one whose
+/// identity is the scenario's wrong identity. The control scenario shows which agent
+/// still holds the harness's pair.
+#[test]
+fn each_refusal_scenario_fails_against_an_agent_that_accepts_it() {
+    if agentd().is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let good = pki.file("good.psk");
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-lenient-");
+    let run = |vars, sub: &str| {
+        run_against(
+            AGENTD,
+            &[REFUSALS],
+            &["6.0"],
+            vars,
+            run_tls(&pki),
+            &run_dir.join(sub),
+        )
+    };
+
+    // Plaintext accepted too: the agent answers in clear.
+    let r = run(agent_vars(IDENTITY, &good, "unencrypted,psk"), "plain");
+    eprintln!("{}", describe(&r));
+    assert_eq!(*outcome_of(&r, "plaintext-refused.yaml"), Outcome::Failed);
+    let plain = r
+        .scenarios
+        .iter()
+        .find(|s| s.file.ends_with("plaintext-refused.yaml"))
+        .and_then(|s| s.failures().next().map(|(_, f)| f.check))
+        .expect("a failure");
+    assert_eq!(plain, CheckKind::Close, "{}", describe(&r));
+    for ok in [
+        "wrong-key-refused.yaml",
+        "wrong-identity-refused.yaml",
+        "right-psk-answered.yaml",
+    ] {
+        assert_eq!(
+            *outcome_of(&r, ok),
+            Outcome::Passed,
+            "{ok}\n{}",
+            describe(&r)
+        );
+    }
+
+    // The agent's key is the published wrong key: the handshake succeeds with it.
+    let r = run(agent_vars(IDENTITY, &wrong_key_file(), "psk"), "key");
+    eprintln!("{}", describe(&r));
+    assert_eq!(*outcome_of(&r, "wrong-key-refused.yaml"), Outcome::Failed);
+    assert_eq!(*outcome_of(&r, "right-psk-answered.yaml"), Outcome::Failed);
+    let detail = r
+        .scenarios
+        .iter()
+        .find(|s| s.file.ends_with("wrong-key-refused.yaml"))
+        .and_then(|s| s.failures().next().map(|(_, f)| f.clone()))
+        .expect("a failure");
+    assert_eq!(detail.check, CheckKind::Tls);
+    assert!(
+        detail.detail.contains("the TLS handshake succeeded") && detail.detail.contains("answered"),
+        "{}",
+        detail.detail
+    );
+    assert_no_key(&r);
+
+    // The agent's identity is the scenario's wrong identity.
+    let r = run(
+        agent_vars("zbx-conform wrong identity", &good, "psk"),
+        "identity",
+    );
+    eprintln!("{}", describe(&r));
+    assert_eq!(
+        *outcome_of(&r, "wrong-identity-refused.yaml"),
+        Outcome::Failed
+    );
+    assert_eq!(*outcome_of(&r, "right-psk-answered.yaml"), Outcome::Failed);
+    assert_eq!(*outcome_of(&r, "wrong-key-refused.yaml"), Outcome::Passed);
     assert_no_key(&r);
 }
