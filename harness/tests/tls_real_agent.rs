@@ -107,8 +107,7 @@ fn outcome_of<'a>(r: &'a RunResult, file: &str) -> &'a Outcome {
 
 fn wrong_key_file() -> String {
     root()
-        .join(REFUSALS)
-        .join("wrong-key.psk")
+        .join("scenarios/tls/wrong-key.psk")
         .display()
         .to_string()
 }

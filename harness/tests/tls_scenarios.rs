@@ -329,3 +329,41 @@ fn a_bad_tls_value_in_a_scenario_is_a_lint_error_at_its_line() {
         assert!(text.contains(at) && text.contains(want), "{file}: {text}");
     }
 }
+
+/// A default run (no `--tls-*`, no peer) runs the TLS suites against the built-in
+/// reference peers, which take the scenarios' side of the encryption: agent-passive and
+/// server-for-agents accept PSK only (plaintext closed, a wrong key or identity refused
+/// in the handshake), agent-active connects with PSK to the harness's PSK-only trapper.
+/// Only the scenarios a real client must drive are skipped.
+#[test]
+fn the_tls_suites_run_against_the_reference_peers_by_default() {
+    let r = support::run(&["scenarios/tls", "scenarios/tls-agent"], None, WAIT);
+    let mut passed = 0;
+    for s in &r.scenarios {
+        let file = s.file.display().to_string();
+        let real_client =
+            file.ends_with("passive-agent-psk.yaml") || file.ends_with("trapper-psk.yaml");
+        if real_client {
+            assert!(
+                matches!(s.outcome, Outcome::Skipped(_)),
+                "{file}: {:?}",
+                s.outcome
+            );
+            continue;
+        }
+        assert_eq!(s.outcome, Outcome::Passed, "{}", describe(&r));
+        passed += 1;
+        let encrypted =
+            !file.ends_with("plaintext-refused.yaml") && !file.ends_with("-refused.yaml");
+        if encrypted {
+            assert_eq!(
+                s.properties.get("tls.psk-identity").map(String::as_str),
+                Some("zbx-conform"),
+                "{file}: {:?}",
+                s.properties
+            );
+        }
+    }
+    // 4 refusal-suite scenarios and the sender one at six versions, the active agent at 6.0.
+    assert!(passed >= 25, "only {passed} passed:\n{}", describe(&r));
+}

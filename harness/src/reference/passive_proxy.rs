@@ -42,12 +42,13 @@ pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
     let ctx = setup.context();
     let sections = Arc::new(Sections::new(ctx.version.clone(), ctx.fault));
     let peer: Arc<dyn Serve> = Arc::new(PassiveProxy::new(ctx, sections.clone()));
+    let tls = setup.tls.clone();
     Ok(task::spawn(
         setup.describe,
         Some(addr),
         move |stop| async move {
             tokio::select! {
-                _ = task::serve(listener, peer, stop) => {}
+                _ = task::serve(listener, peer, stop, tls) => {}
                 _ = sections.run() => {}
             }
         },
