@@ -368,3 +368,38 @@ fn each_refusal_scenario_fails_against_an_agent_that_accepts_it() {
     assert_eq!(*outcome_of(&r, "wrong-key-refused.yaml"), Outcome::Passed);
     assert_no_key(&r);
 }
+
+/// An active zabbix_agentd with TLSConnect=psk: the run asks it its version from the
+/// first message it sends inside TLS (it names none: the shape decides), then the
+/// active suite passes with the harness as a PSK-only trapper.
+#[test]
+fn agentd_connecting_with_psk_passes_the_active_suite() {
+    if agentd().is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-active-psk-");
+    let mut tls = run_tls(&pki);
+    tls.accept = Some(vec!["psk".into()]);
+    let vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
+    let profile = "ci/peers/zabbix-agentd-active-psk.yaml";
+    let r = run_against(
+        profile,
+        &["scenarios/agent/active"],
+        &[],
+        vars,
+        tls,
+        &run_dir,
+    );
+    support::assert_all_passed(profile, &r, 1);
+    for s in &r.scenarios {
+        assert_eq!(
+            s.properties.get("tls.psk-identity").map(String::as_str),
+            Some(IDENTITY),
+            "{}: {:?}",
+            s.name,
+            s.properties
+        );
+    }
+    assert_no_key(&r);
+}

@@ -266,13 +266,18 @@ fn rule_matches(rule: &ProgramRule, body: &Body) -> bool {
 /// Wait for the first connection on `listener` (a peer that connects to the harness, e.g.
 /// an active proxy) and read what its first message says. The connection is closed
 /// without a reply: the peer sends again on its next cycle (an active proxy's data
-/// every second, its configuration request after ConfigFrequency).
+/// every second, its configuration request after ConfigFrequency). Connections are
+/// accepted as `tls.accept` says (a peer with TLSConnect=psk is read inside TLS); one
+/// that fails its handshake or is of a type not accepted counts as a connection
+/// without a message, and the reason is kept for the error.
+#[allow(clippy::too_many_arguments)]
 pub async fn first_message(
     catalog: &Catalog,
     schemas: &SchemaCache,
     family: &str,
     peer_side: &str,
     listener: &TcpListener,
+    tls: &TlsConfig,
     wait: Duration,
     max_frame: u64,
 ) -> Result<PeerIdentity, DiscoverError> {
@@ -306,9 +311,16 @@ pub async fn first_message(
                 }
             });
         };
-        let Some(body) = read_first(stream, deadline, max_frame).await else {
-            tried.push("a connection without a message".to_string());
-            continue;
+        let body = match read_first(stream, tls, deadline, max_frame).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                tried.push("a connection without a message".to_string());
+                continue;
+            }
+            Err(e) => {
+                tried.push(e.to_string());
+                continue;
+            }
         };
         let program = program_name(&spec.program, &body).unwrap_or_else(|| "peer".into());
         if let Some(v) = version_in(&body, &spec.version) {
@@ -340,23 +352,30 @@ pub async fn first_message(
     }
 }
 
+/// The first message of an accepted connection: `Ok(None)` when none came in time;
+/// `Err` when the connection could not be accepted as `tls` says.
 async fn read_first(
     stream: TcpStream,
+    tls: &TlsConfig,
     deadline: tokio::time::Instant,
     max_frame: u64,
-) -> Option<Body> {
+) -> Result<Option<Body>, TransportError> {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let mut conn = Connection::new(stream, ZbxdCodec::new(max_frame), peer);
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let frame = conn
-        .read_frame(left.max(Duration::from_millis(1)))
-        .await
-        .ok()??;
+    let left = || {
+        deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let secured = tls::accept(stream, tls, &peer, left()).await?;
+    let mut conn = Connection::new(secured.stream, ZbxdCodec::new(max_frame), peer);
+    let Ok(Some(frame)) = conn.read_frame(left()).await else {
+        return Ok(None);
+    };
     conn.shutdown().await;
-    Some(Body::from_payload(&frame.payload))
+    Ok(Some(Body::from_payload(&frame.payload)))
 }
 
 /// The newest catalog version in which `body` is recognised as one of the `kinds` whose

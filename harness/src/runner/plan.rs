@@ -369,7 +369,9 @@ async fn ask(
                 .get(listen)
                 .map_err(|e| unreachable(e.to_string()))?;
             let listener = tokio_listener(&shared).map_err(|e| unreachable(e.to_string()))?;
-            first_message(catalog, schemas, opts, family, side, &listener).await?
+            let vars = Vars::new(opts.vars.clone(), example.scenario.vars.clone());
+            let tls = discovery_tls(example, opts, &vars, listen)?;
+            first_message(catalog, schemas, opts, family, side, &listener, &tls).await?
         }
         Target::Started { family, side } => match &opts.start_peer {
             Some(profile) => {
@@ -426,7 +428,7 @@ fn discovery_tls(
 const ACCEPT_WAIT: Duration = Duration::from_secs(70);
 
 /// What the first message of a peer connecting to `listener` says, waiting at most
-/// [`ACCEPT_WAIT`].
+/// [`ACCEPT_WAIT`], accepting as `tls` says.
 async fn first_message(
     catalog: &Catalog,
     schemas: &SchemaCache,
@@ -434,6 +436,7 @@ async fn first_message(
     family: &str,
     side: &str,
     listener: &tokio::net::TcpListener,
+    tls: &crate::transport::tls::TlsConfig,
 ) -> Result<PeerIdentity, DiscoverError> {
     discover::first_message(
         catalog,
@@ -441,6 +444,7 @@ async fn first_message(
         family,
         side,
         listener,
+        tls,
         ACCEPT_WAIT,
         opts.max_frame,
     )
@@ -488,7 +492,18 @@ async fn ask_started(
             }
             Err(e) => Err(e),
         },
-        None => first_message(catalog, schemas, opts, family, side, &listener).await,
+        None => {
+            let at = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            match discovery_tls(example, opts, &vars, &at) {
+                Ok(tls) => {
+                    first_message(catalog, schemas, opts, family, side, &listener, &tls).await
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     process.stop().await;
     if result.is_ok() {
