@@ -403,3 +403,127 @@ fn agentd_connecting_with_psk_passes_the_active_suite() {
     }
     assert_no_key(&r);
 }
+
+const AGENTD_CERT: &str = "ci/peers/zabbix-agentd-passive-cert.yaml";
+const CERT_REFUSALS: &str = "scenarios/tls-agent-cert";
+
+/// The agent's side with certificates: its own certificate (`server.*`), the CA it
+/// trusts and, when given, the subject it requires of the harness's certificate.
+fn cert_agent_vars(
+    pki: &Pki,
+    ca: &str,
+    subject: Option<&str>,
+    accept: &str,
+) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("CA_FILE".to_string(), ca.to_string()),
+        ("CERT_FILE".into(), pki.file("server.crt")),
+        ("KEY_FILE".into(), pki.file("server.key")),
+        ("AGENT_TLS_ACCEPT".into(), accept.into()),
+        // The scenarios' wrong certificates: another CA's, and the right CA's with
+        // another subject.
+        ("ROGUE_CERT_FILE".into(), pki.file("rogue.crt")),
+        ("ROGUE_KEY_FILE".into(), pki.file("rogue.key")),
+        ("OTHER_CERT_FILE".into(), pki.file("server.crt")),
+        ("OTHER_KEY_FILE".into(), pki.file("server.key")),
+    ];
+    if let Some(s) = subject {
+        v.push((
+            "TLS_SUBJECT_SETTING".into(),
+            format!("TLSServerCertSubject={s}"),
+        ));
+    }
+    v
+}
+
+/// The harness's side: `--tls-connect cert` with the client certificate, checking the
+/// agent's certificate subject.
+fn cert_run_tls(pki: &Pki) -> TlsSettings {
+    TlsSettings {
+        connect: Some("cert".into()),
+        ca_file: Some(pki.file("ca.crt")),
+        cert_file: Some(pki.file("client.crt")),
+        key_file: Some(pki.file("client.key")),
+        server_cert_subject: Some(tls_support::SERVER_SUBJECT.into()),
+        ..Default::default()
+    }
+}
+
+/// A certificate-only agentd (TLSAccept=cert, TLSServerCertSubject set): the run asks it
+/// its version over TLS, the passive suite passes with the harness's certificate (the
+/// agent's own subject checked), and the certificate refusal scenarios pass: plaintext
+/// closed, a certificate from an unknown CA and one of another subject refused.
+#[test]
+fn agentd_with_certificates_only_passes_the_passive_suite_and_refuses() {
+    if agentd().is_none() {
+        return;
+    }
+    let Some(pki) = Pki::with_certs() else {
+        return;
+    };
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-cert-");
+    let vars = cert_agent_vars(
+        &pki,
+        &pki.file("ca.crt"),
+        Some(tls_support::CLIENT_SUBJECT),
+        "cert",
+    );
+    let r = run_against(
+        AGENTD_CERT,
+        &["scenarios/agent/passive", CERT_REFUSALS],
+        &[],
+        vars,
+        cert_run_tls(&pki),
+        &run_dir,
+    );
+    support::assert_all_passed(AGENTD_CERT, &r, 7);
+    let ping = r
+        .scenarios
+        .iter()
+        .find(|s| s.file.ends_with("ping.yaml"))
+        .expect("ping ran");
+    assert_eq!(
+        ping.properties.get("tls.peer-subject").map(String::as_str),
+        Some(tls_support::SERVER_SUBJECT),
+        "{:?}",
+        ping.properties
+    );
+}
+
+/// Against an agentd that accepts everything it should refuse (plaintext too, both CAs,
+/// no subject required), every certificate refusal scenario fails and the control
+/// passes.
+#[test]
+fn each_certificate_refusal_fails_against_an_agent_that_accepts_it() {
+    if agentd().is_none() {
+        return;
+    }
+    let Some(pki) = Pki::with_certs() else {
+        return;
+    };
+    let both = pki.path("both-ca.crt");
+    let bundle = [pki.path("ca.crt"), pki.path("other-ca.crt")]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read CA"))
+        .collect::<String>();
+    std::fs::write(&both, bundle).expect("write the CA bundle");
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-cert-lenient-");
+    let vars = cert_agent_vars(&pki, &both.display().to_string(), None, "unencrypted,cert");
+    let r = run_against(
+        AGENTD_CERT,
+        &[CERT_REFUSALS],
+        &["6.0"],
+        vars,
+        cert_run_tls(&pki),
+        &run_dir,
+    );
+    eprintln!("{}", describe(&r));
+    for refusal in [
+        "plaintext-refused.yaml",
+        "unknown-ca-refused.yaml",
+        "wrong-subject-refused.yaml",
+    ] {
+        assert_eq!(*outcome_of(&r, refusal), Outcome::Failed, "{refusal}");
+    }
+    assert_eq!(*outcome_of(&r, "right-cert-answered.yaml"), Outcome::Passed);
+}

@@ -624,9 +624,10 @@ pub struct Expect {
 #[serde(rename_all = "lowercase")]
 pub enum Refusal {
     /// The TLS handshake fails (a wrong PSK key or identity, an unknown CA), or the peer
-    /// sends a TLS alert right after it (TLS 1.3 refuses a client certificate only then).
-    /// A peer that completes the handshake and answers, or merely closes, does not
-    /// refuse at TLS level.
+    /// ends the connection right after it without answering the step's message: with an
+    /// alert (TLS 1.3 refuses a client certificate only then) or by closing (Zabbix
+    /// checks a certificate's chain, issuer and subject after the handshake). A peer
+    /// that answers, or stays silent, does not refuse.
     Tls,
 }
 
