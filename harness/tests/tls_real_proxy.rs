@@ -1,0 +1,92 @@
+//! The real 6.0.14 passive zabbix_proxy (a GnuTLS build) with TLSAccept=psk, started from
+//! ci/peers/zabbix-proxy-passive-psk.yaml with a key written at test time: the harness
+//! plays the server over PSK, asks the proxy its version inside TLS, and the passive
+//! suite's server-facing scenarios (configuration, data, tasks, malformed requests)
+//! pass.
+//!
+//! Left out: the scenarios that also play a sender or an agent towards the proxy
+//! (config-push, config-large, data-ack, data-more, data-no-ack,
+//! data-auto-registration). Their host is configured with tls_accept=1 (unencrypted) in
+//! the pushed configuration, so a value sent over PSK is counted failed and a PSK-only
+//! proxy refuses a plaintext one: running them encrypted needs the host's PSK in the
+//! configuration the scenario pushes.
+//!
+//! A missing proxy skips with a message, except under CI=true, where it fails.
+
+mod support;
+mod tls_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+use support::{describe, root};
+use tls_support::{Pki, IDENTITY, PSK};
+use zbx_conform::catalog::Catalog;
+use zbx_conform::runner::{self, RunOptions};
+use zbx_conform::transport::tls::TlsSettings;
+
+const PROFILE: &str = "ci/peers/zabbix-proxy-passive-psk.yaml";
+
+/// The passive suite's scenarios at 6.0 that only play the server.
+const SERVER_FACING: &[&str] = &[
+    "config-without-data.yaml",
+    "data-compressed.yaml",
+    "data-discovery.yaml",
+    "data-interface-availability.yaml",
+    "data-tasks.yaml",
+    "invalid-json.yaml",
+    "tasks-results.yaml",
+    "tasks.yaml",
+    "unknown-request.yaml",
+];
+
+#[test]
+fn a_psk_only_passive_proxy_passes_the_server_facing_suite_over_psk() {
+    if support::require_binary("ZABBIX_PROXY", "/usr/sbin/zabbix_proxy").is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-proxy-psk-");
+    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
+    let opts = RunOptions {
+        paths: SERVER_FACING
+            .iter()
+            .map(|f| root().join("scenarios/server-proxy/passive").join(f))
+            .collect(),
+        vars: [
+            ("PSK_IDENTITY".to_string(), IDENTITY.to_string()),
+            ("PSK_FILE".into(), pki.file("good.psk")),
+        ]
+        .into_iter()
+        .collect(),
+        jobs: 2,
+        timeout: Duration::from_secs(10),
+        start_peer: Some(support::load_profile(PROFILE)),
+        run_dir: run_dir.clone(),
+        tls: TlsSettings {
+            connect: Some("psk".into()),
+            psk_identity: Some(IDENTITY.into()),
+            psk_file: Some(pki.file("good.psk")),
+            ..Default::default()
+        },
+        ..RunOptions::default()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let plan = rt
+        .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
+        .unwrap_or_else(|e| panic!("the run does not start: {e}"));
+    assert_eq!(plan.peers.len(), 1, "one peer asked");
+    assert_eq!(plan.peers[0].protocol, "6.0", "{:?}", plan.peers[0]);
+    let r = rt.block_on(runner::run_jobs(catalog, plan.jobs, &opts, |_| {}));
+    support::assert_all_passed(PROFILE, &r, SERVER_FACING.len());
+    for s in &r.scenarios {
+        assert_eq!(
+            s.properties.get("tls.psk-identity").map(String::as_str),
+            Some(IDENTITY),
+            "{}: {:?}",
+            s.name,
+            s.properties
+        );
+    }
+    let all = describe(&r);
+    assert!(!all.contains(&PSK[..16]), "a key shows: {all}");
+}
