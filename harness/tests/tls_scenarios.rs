@@ -367,3 +367,89 @@ fn the_tls_suites_run_against_the_reference_peers_by_default() {
     // 4 refusal-suite scenarios and the sender one at six versions, the active agent at 6.0.
     assert!(passed >= 25, "only {passed} passed:\n{}", describe(&r));
 }
+
+/// `serve agent-passive --tls-accept psk …` is a long-lived PSK-only agent: `run --peer`
+/// asks it its version over PSK and the refusal suite passes against it; against one
+/// served without TLS the run cannot even ask over PSK, and says why.
+#[test]
+fn a_served_psk_only_reference_passes_the_refusal_suite_over_the_cli() {
+    let pki = Pki::psk_only();
+    let good = pki.file("good.psk");
+    let run = |addr: &str| {
+        support::zbx([
+            "run",
+            "scenarios/tls-agent",
+            "--peer",
+            addr,
+            "--no-matrix",
+            "--tls-psk-identity",
+            IDENTITY,
+            "--tls-psk-file",
+            &good,
+        ])
+    };
+    let served = Served::start(&[
+        "agent-passive",
+        "--version",
+        "6.0",
+        "--tls-accept",
+        "psk",
+        "--tls-psk-identity",
+        IDENTITY,
+        "--tls-psk-file",
+        &good,
+    ]);
+    assert!(served.line.contains("TLS accept psk"), "{}", served.line);
+    let o = run(&served.addr);
+    let out = support::output_text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("4 passed, 0 failed"), "{out}");
+    assert!(!out.contains(&PSK[..16]), "{out}");
+    drop(served);
+
+    let plain = Served::start(&["agent-passive", "--version", "6.0"]);
+    let o = run(&plain.addr);
+    let out = support::output_text(&o);
+    // A peer without TLS cannot be asked over PSK: the run stops, naming the handshake.
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("TLS handshake with"), "{out}");
+}
+
+/// A reference peer served by `zbx-conform serve` until dropped (stopped by its PID).
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    line: String,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+            .arg("serve")
+            .args(args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("serve prints its address");
+        let addr = line
+            .split(" on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string();
+        Served { child, addr, line }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
