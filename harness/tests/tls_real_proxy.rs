@@ -90,3 +90,64 @@ fn a_psk_only_passive_proxy_passes_the_server_facing_suite_over_psk() {
     let all = describe(&r);
     assert!(!all.contains(&PSK[..16]), "a key shows: {all}");
 }
+
+const WRONG_TYPE: &str = "scenarios/server-proxy-tls/wrong-connection-type.yaml";
+
+/// Run the wrong-connection-type scenario at 6.0 against the peer at `addr`, or against a
+/// fresh real passive proxy per scenario when `addr` is `None`.
+fn run_wrong_type(addr: Option<&str>, run_dir: &std::path::Path) -> zbx_conform::runner::RunResult {
+    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
+    let opts = RunOptions {
+        paths: vec![root().join(WRONG_TYPE)],
+        versions: vec!["6.0".into()],
+        peer: addr.map(str::to_string),
+        timeout: Duration::from_secs(10),
+        start_peer: addr
+            .is_none()
+            .then(|| support::load_profile("ci/peers/zabbix-proxy-passive.yaml")),
+        run_dir: run_dir.to_path_buf(),
+        ..RunOptions::default()
+    };
+    let jobs = runner::plan(&catalog, &opts).expect("the scenario loads and lints");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}))
+}
+
+/// The real proxy answers an agent's request in clear for a host that accepts PSK only
+/// with the documented `failed` reply, and answers it once the host accepts plaintext.
+/// The built-in passive proxy, which answers whatever the host's tls_accept, fails the
+/// scenario at that step.
+#[test]
+fn a_proxy_refuses_a_request_over_a_type_the_host_does_not_accept() {
+    if support::require_binary("ZABBIX_PROXY", "/usr/sbin/zabbix_proxy").is_none() {
+        return;
+    }
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-proxy-wrong-type-");
+    let r = run_wrong_type(None, &run_dir);
+    support::assert_all_passed(WRONG_TYPE, &r, 1);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cfg = zbx_conform::reference::ReferenceConfig {
+        name: "passive-proxy".into(),
+        version: "6.0".into(),
+        fault: None,
+        connect_to: None,
+        listen: None,
+    };
+    let peer = rt
+        .block_on(zbx_conform::reference::start(&cfg, support::catalog()))
+        .expect("the reference starts");
+    let addr = peer.listen.expect("it listens").to_string();
+    let r = run_wrong_type(Some(&addr), &run_dir.join("reference"));
+    rt.block_on(peer.stop());
+    let s = &r.scenarios[0];
+    assert_eq!(
+        s.outcome,
+        zbx_conform::runner::Outcome::Failed,
+        "{}",
+        describe(&r)
+    );
+    let (step, f) = s.failures().next().expect("a failure");
+    assert_eq!(step.index, "4", "{}", describe(&r));
+    eprintln!("against the reference: {}", f.detail);
+}
