@@ -1,12 +1,15 @@
-//! Real agents with encryption on (Debian 12, 6.0.14): zabbix_agentd (a GnuTLS build) and
-//! zabbix_agent2 (an OpenSSL build) accepting PSK connections only, started from the
-//! profiles ci/peers/zabbix-agent{d,2}-passive-psk.yaml with a key written at test time.
+//! Real agents with encryption on: zabbix_agentd 6.0.14 (a GnuTLS build) and
+//! zabbix_agent2 6.0.14 (an OpenSSL build) of Debian 12, and both at 7.0.22 in the trixie
+//! root, started from profiles (ci/peers/*-psk.yaml, *-cert.yaml, ci/trixie/*-psk.yaml)
+//! with keys and certificates made at test time.
 //!
 //! - `run --peer ADDR --tls-connect psk …` asks the agent its version over TLS (a
 //!   plaintext probe is closed unanswered, and the error says to give --tls-connect);
-//! - the passive agent suite passes over PSK;
-//! - the refusal scenarios (scenarios/tls-agent) pass against the PSK-only agent, and
-//!   each fails against an agent that accepts what it must refuse.
+//! - the passive agent suite passes over PSK (and with certificates), the active suite
+//!   with an agent connecting over PSK;
+//! - the refusal scenarios (scenarios/tls-agent, scenarios/tls-agent-cert) pass against
+//!   the TLS-only agent, and each fails against an agent that accepts what it must
+//!   refuse.
 //!
 //! A missing agent skips with a message, except under CI=true, where it fails.
 
@@ -55,6 +58,19 @@ fn run_against(
     tls: TlsSettings,
     run_dir: &Path,
 ) -> RunResult {
+    run_with(profile, paths, versions, vars, tls, run_dir, "6.0")
+}
+
+/// [`run_against`] for a peer that must name `protocol` when asked.
+fn run_with(
+    profile: &str,
+    paths: &[&str],
+    versions: &[&str],
+    vars: Vec<(String, String)>,
+    tls: TlsSettings,
+    run_dir: &Path,
+    protocol: &str,
+) -> RunResult {
     let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
     let opts = RunOptions {
         paths: paths.iter().map(|p| root().join(p)).collect(),
@@ -73,7 +89,7 @@ fn run_against(
             .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
             .unwrap_or_else(|e| panic!("{profile}: the run does not start: {e}"));
         assert_eq!(plan.peers.len(), 1, "{profile}: one peer asked");
-        assert_eq!(plan.peers[0].protocol, "6.0", "{:?}", plan.peers[0]);
+        assert_eq!(plan.peers[0].protocol, protocol, "{:?}", plan.peers[0]);
         plan.jobs
     } else {
         runner::plan(&catalog, &opts).expect("scenarios load and lint")
@@ -526,4 +542,33 @@ fn each_certificate_refusal_fails_against_an_agent_that_accepts_it() {
         assert_eq!(*outcome_of(&r, refusal), Outcome::Failed, "{refusal}");
     }
     assert_eq!(*outcome_of(&r, "right-cert-answered.yaml"), Outcome::Passed);
+}
+
+/// The 7.0.22 agents of Debian 13 (the trixie root, ci/trixie/) with TLSAccept=psk: asked
+/// their version over PSK, they pass the passive suite and the PSK refusal scenarios.
+#[rstest::rstest]
+#[case("ci/trixie/zabbix-agentd-7.0-passive-psk.yaml")]
+#[case("ci/trixie/zabbix-agent2-7.0-passive-psk.yaml")]
+fn agents_7_0_with_psk_only_pass_the_passive_suite_and_refuse(#[case] profile: &str) {
+    if !support::require_trixie_root(&format!("{profile} over PSK")) {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-a70-psk-");
+    let mut tls = run_tls(&pki);
+    tls.connect = Some("psk".into());
+    let mut vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
+    // The key's folder is mounted read-only inside the root, at the same path.
+    vars.push(("PSK_DIR".into(), pki.dir.path().display().to_string()));
+    let r = run_with(
+        profile,
+        &["scenarios/agent/passive", REFUSALS],
+        &[],
+        vars,
+        tls,
+        &run_dir,
+        "7.0",
+    );
+    support::assert_all_passed(profile, &r, 8);
+    assert_no_key(&r);
 }
