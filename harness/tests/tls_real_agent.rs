@@ -572,3 +572,47 @@ fn agents_7_0_with_psk_only_pass_the_passive_suite_and_refuse(#[case] profile: &
     support::assert_all_passed(profile, &r, 8);
     assert_no_key(&r);
 }
+
+/// zabbix_agent2 6.0.14 (OpenSSL) with TLSAccept=cert: the passive suite passes with the
+/// harness's certificate, and it closes plaintext and refuses a certificate from an
+/// unknown CA; but it answers a certificate of its CA whose subject is not its
+/// TLSServerCertSubject (zabbix_get 6.0.14 gets the same answer), which zabbix_agentd
+/// refuses: the wrong-subject scenario fails against it, naming the answer. A finding,
+/// kept here so that a change in agent2's behaviour is noticed.
+#[test]
+fn agent2_with_certificates_only_answers_a_wrong_subject() {
+    if agent2().is_none() {
+        return;
+    }
+    let Some(pki) = Pki::with_certs() else {
+        return;
+    };
+    let profile = "ci/peers/zabbix-agent2-passive-cert.yaml";
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agent2-cert-");
+    let vars = cert_agent_vars(
+        &pki,
+        &pki.file("ca.crt"),
+        Some(tls_support::CLIENT_SUBJECT),
+        "cert",
+    );
+    let r = run_against(
+        profile,
+        &["scenarios/agent/passive", CERT_REFUSALS],
+        &[],
+        vars,
+        cert_run_tls(&pki),
+        &run_dir,
+    );
+    eprintln!("{}", describe(&r));
+    for s in &r.scenarios {
+        if s.file.ends_with("wrong-subject-refused.yaml") {
+            assert_eq!(s.outcome, Outcome::Failed);
+            let (_, f) = s.failures().next().expect("a failure");
+            assert_eq!(f.check, CheckKind::Tls);
+            assert!(f.detail.contains("the peer answered"), "{}", f.detail);
+        } else {
+            assert_eq!(s.outcome, Outcome::Passed, "{}", s.name);
+        }
+    }
+    assert!(r.scenarios.len() >= 7, "{}", describe(&r));
+}
