@@ -205,7 +205,10 @@ impl ActiveProxy {
                     .rsplit_once(':')
                     .map_or("127.0.0.1", |(ip, _)| ip)
                     .to_string();
-                self.sections.trapper(&map, &peer_ip).flatten()
+                let connection = conn.stream().mode();
+                self.sections
+                    .trapper_over(&map, &peer_ip, connection)
+                    .flatten()
             }
             None => None,
         };

@@ -340,7 +340,8 @@ impl PassiveProxy {
             .rsplit_once(':')
             .map_or("127.0.0.1", |(ip, _)| ip)
             .to_string();
-        if let Some(Some(reply)) = self.sections.trapper(request, &peer_ip) {
+        let connection = conn.stream().mode();
+        if let Some(Some(reply)) = self.sections.trapper_over(request, &peer_ip, connection) {
             if wire::send(&mut conn, &reply, compressed, fault, BadFrame::Magic).await
                 == Sent::Close
             {
