@@ -1,8 +1,12 @@
-//! The real 6.0.14 passive zabbix_proxy (a GnuTLS build) with TLSAccept=psk, started from
-//! ci/peers/zabbix-proxy-passive-psk.yaml with a key written at test time: the harness
-//! plays the server over PSK, asks the proxy its version inside TLS, and the passive
-//! suite's server-facing scenarios (configuration, data, tasks, malformed requests)
-//! pass.
+//! The real 6.0.14 zabbix_proxy (a GnuTLS build) with encryption on, started from
+//! profiles with a key written at test time: passive with TLSAccept=psk
+//! (ci/peers/zabbix-proxy-passive-psk.yaml), the harness playing the server over PSK,
+//! asking the proxy its version inside TLS, and the passive suite's server-facing
+//! scenarios (configuration, data, tasks, malformed requests) pass; active with
+//! TLSConnect=psk (ci/peers/zabbix-proxy-active-psk.yaml), and the whole active suite
+//! passes with the harness as a trapper accepting PSK. A proxy also answers an agent's
+//! request over a connection type the host does not accept with the documented `failed`
+//! reply (scenarios/server-proxy-tls).
 //!
 //! Left out: the scenarios that also play a sender or an agent towards the proxy
 //! (config-push, config-large, data-ack, data-more, data-no-ack,
@@ -140,4 +144,56 @@ fn a_proxy_refuses_a_request_over_a_type_the_host_does_not_accept() {
     let r = run_wrong_type(Some(&addr), &run_dir.join("reference"));
     rt.block_on(peer.stop());
     support::assert_all_passed("the built-in passive proxy", &r, 1);
+}
+
+/// The real 6.0.14 active zabbix_proxy with TLSConnect=psk
+/// (ci/peers/zabbix-proxy-active-psk.yaml): the harness plays the server trapper accepting PSK (and plaintext, as a server's
+/// listener does: the proxy polls the agent the harness also plays with the host's
+/// tls_connect, unencrypted), and the whole active suite passes, every scenario having
+/// taken the proxy's messages over PSK.
+#[test]
+fn an_active_proxy_connecting_with_psk_passes_the_active_suite() {
+    if support::require_binary("ZABBIX_PROXY", "/usr/sbin/zabbix_proxy").is_none() {
+        return;
+    }
+    let profile = "ci/peers/zabbix-proxy-active-psk.yaml";
+    let pki = Pki::psk_only();
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-aproxy-psk-");
+    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
+    let opts = RunOptions {
+        paths: vec![root().join("scenarios/server-proxy/active")],
+        versions: vec!["6.0".into()],
+        vars: [
+            ("PSK_IDENTITY".to_string(), IDENTITY.to_string()),
+            ("PSK_FILE".into(), pki.file("good.psk")),
+        ]
+        .into_iter()
+        .collect(),
+        jobs: 2,
+        timeout: Duration::from_secs(10),
+        start_peer: Some(support::load_profile(profile)),
+        run_dir: run_dir.clone(),
+        tls: TlsSettings {
+            accept: Some(vec!["unencrypted".into(), "psk".into()]),
+            psk_identity: Some(IDENTITY.into()),
+            psk_file: Some(pki.file("good.psk")),
+            ..Default::default()
+        },
+        ..RunOptions::default()
+    };
+    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
+    support::assert_all_passed(profile, &r, 9);
+    for s in &r.scenarios {
+        assert_eq!(
+            s.properties.get("tls.psk-identity").map(String::as_str),
+            Some(IDENTITY),
+            "{}: {:?}",
+            s.name,
+            s.properties
+        );
+    }
+    let all = describe(&r);
+    assert!(!all.contains(&PSK[..16]), "a key shows: {all}");
 }
