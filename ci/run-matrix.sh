@@ -16,6 +16,13 @@
 #   --with-report F  also merge this `run --json` report into the coverage matrix, e.g.
 #                    the reference-peer run, so its cells show `ref` (repeatable)
 #
+# Encrypted lines: a `TLS=connect`, `TLS=accept` or `TLS=accept-any` entry in the last
+# column runs the line with a PSK made for this run (OUT/tls/run.psk, 256 random bits,
+# never kept in the repository): the harness gets `--tls-connect psk`, `--tls-accept psk`
+# or `--tls-accept unencrypted,psk` with identity zbx-conform and that file, the peer
+# profile gets PSK_IDENTITY, PSK_FILE and PSK_DIR (its folder, which the trixie-root
+# profiles mount inside the root).
+#
 # Needs: the 6.0 peers (ci/install-peers.sh --server), the Go SDK test plugin
 # (ci/plugins/build.sh) and, for 7.0, the trixie root (ci/trixie/build-root.sh; root).
 # Environment: ZBX_CONFORM (zbx-conform binary; default target/debug/zbx-conform, built
@@ -69,6 +76,12 @@ wanted_label() {
 rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd) # peers chdir and chroot: every path handed to them is absolute
+# The key of the encrypted lines: made now, readable by this user only, never printed.
+PSK_DIR="$OUT/tls"
+mkdir -p "$PSK_DIR"
+chmod 700 "$PSK_DIR"
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$PSK_DIR/run.psk")
+PSK_IDENTITY=zbx-conform
 declare -A PASSED FAILED OTHER WALL_MS RUNS
 versions_seen=()
 worst=0
@@ -91,11 +104,26 @@ while read -r version label scenarios profile vars; do
     else
         IFS=, read -r -a paths <<<"$scenarios"
         var_args=()
+        tls_args=()
         if [[ -n ${vars:-} ]]; then
             IFS=, read -r -a pairs <<<"$vars"
-            for pair in "${pairs[@]}"; do var_args+=(--var "$pair"); done
+            for pair in "${pairs[@]}"; do
+                case $pair in
+                TLS=connect) tls_args=(--tls-connect psk) ;;
+                TLS=accept) tls_args=(--tls-accept psk) ;;
+                TLS=accept-any) tls_args=(--tls-accept unencrypted,psk) ;;
+                TLS=*) log "$name: unknown $pair (connect, accept or accept-any)"; exit 2 ;;
+                *) var_args+=(--var "$pair") ;;
+                esac
+            done
         fi
-        "$ZBXC" run "${paths[@]}" --version "$version" --start-peer "$profile" --jobs 2 "${var_args[@]}" \
+        if ((${#tls_args[@]})); then
+            tls_args+=(--tls-psk-identity "$PSK_IDENTITY" --tls-psk-file "$PSK_DIR/run.psk")
+            var_args+=(--var "PSK_IDENTITY=$PSK_IDENTITY" --var "PSK_FILE=$PSK_DIR/run.psk"
+                --var "PSK_DIR=$PSK_DIR")
+        fi
+        "$ZBXC" run "${paths[@]}" --version "$version" --start-peer "$profile" --jobs 2 \
+            "${var_args[@]}" "${tls_args[@]}" \
             --run-dir "$OUT/run-$name" --no-matrix --color never \
             --junit "$OUT/$name.xml" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
     fi

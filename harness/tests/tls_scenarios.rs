@@ -329,3 +329,127 @@ fn a_bad_tls_value_in_a_scenario_is_a_lint_error_at_its_line() {
         assert!(text.contains(at) && text.contains(want), "{file}: {text}");
     }
 }
+
+/// A default run (no `--tls-*`, no peer) runs the TLS suites against the built-in
+/// reference peers, which take the scenarios' side of the encryption: agent-passive and
+/// server-for-agents accept PSK only (plaintext closed, a wrong key or identity refused
+/// in the handshake), agent-active connects with PSK to the harness's PSK-only trapper.
+/// Only the scenarios a real client must drive are skipped.
+#[test]
+fn the_tls_suites_run_against_the_reference_peers_by_default() {
+    let r = support::run(&["scenarios/tls", "scenarios/tls-agent"], None, WAIT);
+    let mut passed = 0;
+    for s in &r.scenarios {
+        let file = s.file.display().to_string();
+        let real_client =
+            file.ends_with("passive-agent-psk.yaml") || file.ends_with("trapper-psk.yaml");
+        if real_client {
+            assert!(
+                matches!(s.outcome, Outcome::Skipped(_)),
+                "{file}: {:?}",
+                s.outcome
+            );
+            continue;
+        }
+        assert_eq!(s.outcome, Outcome::Passed, "{}", describe(&r));
+        passed += 1;
+        let encrypted =
+            !file.ends_with("plaintext-refused.yaml") && !file.ends_with("-refused.yaml");
+        if encrypted {
+            assert_eq!(
+                s.properties.get("tls.psk-identity").map(String::as_str),
+                Some("zbx-conform"),
+                "{file}: {:?}",
+                s.properties
+            );
+        }
+    }
+    // 4 refusal-suite scenarios and the sender one at six versions, the active agent at 6.0.
+    assert!(passed >= 25, "only {passed} passed:\n{}", describe(&r));
+}
+
+/// `serve agent-passive --tls-accept psk …` is a long-lived PSK-only agent: `run --peer`
+/// asks it its version over PSK and the refusal suite passes against it; against one
+/// served without TLS the run cannot even ask over PSK, and says why.
+#[test]
+fn a_served_psk_only_reference_passes_the_refusal_suite_over_the_cli() {
+    let pki = Pki::psk_only();
+    let good = pki.file("good.psk");
+    let run = |addr: &str| {
+        support::zbx([
+            "run",
+            "scenarios/tls-agent",
+            "--peer",
+            addr,
+            "--no-matrix",
+            "--tls-psk-identity",
+            IDENTITY,
+            "--tls-psk-file",
+            &good,
+        ])
+    };
+    let served = Served::start(&[
+        "agent-passive",
+        "--version",
+        "6.0",
+        "--tls-accept",
+        "psk",
+        "--tls-psk-identity",
+        IDENTITY,
+        "--tls-psk-file",
+        &good,
+    ]);
+    assert!(served.line.contains("TLS accept psk"), "{}", served.line);
+    let o = run(&served.addr);
+    let out = support::output_text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("4 passed, 0 failed"), "{out}");
+    assert!(!out.contains(&PSK[..16]), "{out}");
+    drop(served);
+
+    let plain = Served::start(&["agent-passive", "--version", "6.0"]);
+    let o = run(&plain.addr);
+    let out = support::output_text(&o);
+    // A peer without TLS cannot be asked over PSK: the run stops, naming the handshake.
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("TLS handshake with"), "{out}");
+}
+
+/// A reference peer served by `zbx-conform serve` until dropped (stopped by its PID).
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    line: String,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+            .arg("serve")
+            .args(args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("serve prints its address");
+        let addr = line
+            .split(" on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string();
+        Served { child, addr, line }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -285,6 +285,10 @@ struct ServeArgs {
     /// Make it misbehave (see `zbx-conform references`)
     #[arg(long, value_name = "FAULT")]
     fault: Option<String>,
+    /// The peer's own encryption, as a Zabbix daemon's TLSAccept/TLSConnect: what it
+    /// accepts (`--tls-accept psk`) and how it connects, with its key or certificates
+    #[command(flatten)]
+    tls: Box<TlsArgs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -756,6 +760,24 @@ fn cmd_serve(catalog: &Catalog, args: ServeArgs) -> i32 {
                 }
             },
         };
+        // The peer's own side: nothing is missing here, no scenario fills anything in.
+        let tls = match args
+            .tls
+            .settings()
+            .and_then(|s| TlsConfig::load(&s, None).map_err(|e| e.to_string()))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                complain!("error: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        let encryption = if tls.is_plaintext() {
+            String::new()
+        } else {
+            let accept: Vec<&str> = tls.accept.iter().map(|m| m.as_str()).collect();
+            format!(", TLS accept {} connect {}", accept.join(","), tls.connect)
+        };
         let cfg = crate::reference::ReferenceConfig {
             name: args.reference.clone(),
             version: args.version.clone(),
@@ -763,7 +785,7 @@ fn cmd_serve(catalog: &Catalog, args: ServeArgs) -> i32 {
             connect_to,
             listen: Some(args.listen.clone()),
         };
-        let peer = match crate::reference::start(&cfg, catalog).await {
+        let peer = match crate::reference::start_with_tls(&cfg, catalog, tls).await {
             Ok(p) => p,
             Err(e) => {
                 complain!("error: {e}");
@@ -775,12 +797,15 @@ fn cmd_serve(catalog: &Catalog, args: ServeArgs) -> i32 {
             }
         };
         match (peer.listen, &args.connect) {
-            (Some(a), _) => say!("serving {} on {a} (Ctrl-C stops it)", peer.describe),
-            (None, Some(c)) => say!(
-                "serving {}, connecting to {c} (Ctrl-C stops it)",
+            (Some(a), _) => say!(
+                "serving {} on {a} (Ctrl-C stops it{encryption})",
                 peer.describe
             ),
-            (None, None) => say!("serving {} (Ctrl-C stops it)", peer.describe),
+            (None, Some(c)) => say!(
+                "serving {}, connecting to {c} (Ctrl-C stops it{encryption})",
+                peer.describe
+            ),
+            (None, None) => say!("serving {} (Ctrl-C stops it{encryption})", peer.describe),
         }
         let _ = std::io::Write::flush(&mut std::io::stdout());
         wait_for_stop().await;

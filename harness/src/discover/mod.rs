@@ -15,6 +15,7 @@ use crate::catalog::discover::{Probe, ProgramRule};
 use crate::catalog::{Body, Catalog};
 use crate::check::SchemaCache;
 use crate::frame::zbxd::{encode_frame, FrameOptions, ZbxdCodec};
+use crate::transport::tls::{self, TlsConfig, TlsMode};
 use crate::transport::{connect_tcp, Connection, TransportError};
 use serde_json::Value;
 use std::time::Duration;
@@ -64,6 +65,9 @@ pub enum DiscoverError {
     Unreachable { address: String, reason: String },
     #[error("nothing connected to {address} within {after:?}")]
     NobodyCame { address: String, after: Duration },
+    /// The run's or the scenario's TLS settings cannot be used to ask the peer.
+    #[error("cannot ask {address} over TLS: {reason}")]
+    TlsSettings { address: String, reason: String },
     #[error(
         "{address} speaks {version}, a version the catalog does not know (known: {known}); pass --version to run one of those anyway"
     )]
@@ -93,12 +97,15 @@ impl Default for Limits {
 }
 
 /// Ask the peer at `address` (the harness connects) with the family's probes for the
-/// peer's side, and map its version to a catalog version.
+/// peer's side, and map its version to a catalog version. Each probe connects as `tls`
+/// says (its `connect` mode): a peer that accepts only encrypted connections closes a
+/// plaintext probe unanswered, so it can only be identified over TLS.
 pub async fn ask(
     catalog: &Catalog,
     family: &str,
     side: &str,
     address: &str,
+    tls: &TlsConfig,
     limits: Limits,
 ) -> Result<PeerIdentity, DiscoverError> {
     let probes = catalog
@@ -109,7 +116,7 @@ pub async fn ask(
             family: family.to_string(),
             side: side.to_string(),
         })?;
-    let found = run_probes(probes, address, limits).await?;
+    let found = run_probes(probes, address, tls, limits).await?;
     identify(catalog, family, address, found)
 }
 
@@ -141,6 +148,7 @@ pub fn identify(
 async fn run_probes(
     probes: &[Probe],
     address: &str,
+    tls: &TlsConfig,
     limits: Limits,
 ) -> Result<Found, DiscoverError> {
     let mut version: Option<(String, String)> = None;
@@ -151,7 +159,7 @@ async fn run_probes(
             continue;
         }
         let (payload, name) = probe.send.payload();
-        let reply = match exchange(address, &payload, limits).await {
+        let reply = match exchange(address, &payload, tls, limits).await {
             Ok(r) => r,
             Err(TransportError::Connect { reason, .. }) => {
                 return Err(DiscoverError::Unreachable {
@@ -165,7 +173,10 @@ async fn run_probes(
             }
         };
         let Some(body) = reply else {
-            tried.push(format!("`{name}`: closed without a reply"));
+            tried.push(format!(
+                "`{name}`: closed without a reply{}",
+                closed_hint(tls)
+            ));
             continue;
         };
         if let Some(pointer) = &probe.version {
@@ -194,14 +205,27 @@ async fn run_probes(
     }
 }
 
-/// One probe: connect, send a plain frame, read one reply, close without acknowledging.
+/// Why a plaintext probe may go unanswered, for the error a user reads: a peer that
+/// accepts only encrypted connections closes a plaintext one without a word.
+fn closed_hint(tls: &TlsConfig) -> &'static str {
+    if tls.connect == TlsMode::Unencrypted {
+        " (a peer that accepts only encrypted connections does that to a plaintext one: give --tls-connect)"
+    } else {
+        ""
+    }
+}
+
+/// One probe: connect (inside TLS when `tls` says so), send a plain frame, read one
+/// reply, close without acknowledging.
 async fn exchange(
     address: &str,
     payload: &[u8],
+    tls: &TlsConfig,
     limits: Limits,
 ) -> Result<Option<Body>, TransportError> {
-    let stream = connect_tcp(address, limits.probe_timeout).await?;
-    let mut conn = Connection::new(stream, ZbxdCodec::new(limits.max_frame), address);
+    let tcp = connect_tcp(address, limits.probe_timeout).await?;
+    let secured = tls::connect(tcp, tls, address, limits.probe_timeout).await?;
+    let mut conn = Connection::new(secured.stream, ZbxdCodec::new(limits.max_frame), address);
     conn.write_all(
         &encode_frame(payload, &FrameOptions::plain()),
         limits.probe_timeout,
@@ -242,13 +266,18 @@ fn rule_matches(rule: &ProgramRule, body: &Body) -> bool {
 /// Wait for the first connection on `listener` (a peer that connects to the harness, e.g.
 /// an active proxy) and read what its first message says. The connection is closed
 /// without a reply: the peer sends again on its next cycle (an active proxy's data
-/// every second, its configuration request after ConfigFrequency).
+/// every second, its configuration request after ConfigFrequency). Connections are
+/// accepted as `tls.accept` says (a peer with TLSConnect=psk is read inside TLS); one
+/// that fails its handshake or is of a type not accepted counts as a connection
+/// without a message, and the reason is kept for the error.
+#[allow(clippy::too_many_arguments)]
 pub async fn first_message(
     catalog: &Catalog,
     schemas: &SchemaCache,
     family: &str,
     peer_side: &str,
     listener: &TcpListener,
+    tls: &TlsConfig,
     wait: Duration,
     max_frame: u64,
 ) -> Result<PeerIdentity, DiscoverError> {
@@ -282,9 +311,16 @@ pub async fn first_message(
                 }
             });
         };
-        let Some(body) = read_first(stream, deadline, max_frame).await else {
-            tried.push("a connection without a message".to_string());
-            continue;
+        let body = match read_first(stream, tls, deadline, max_frame).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                tried.push("a connection without a message".to_string());
+                continue;
+            }
+            Err(e) => {
+                tried.push(e.to_string());
+                continue;
+            }
         };
         let program = program_name(&spec.program, &body).unwrap_or_else(|| "peer".into());
         if let Some(v) = version_in(&body, &spec.version) {
@@ -316,23 +352,30 @@ pub async fn first_message(
     }
 }
 
+/// The first message of an accepted connection: `Ok(None)` when none came in time;
+/// `Err` when the connection could not be accepted as `tls` says.
 async fn read_first(
     stream: TcpStream,
+    tls: &TlsConfig,
     deadline: tokio::time::Instant,
     max_frame: u64,
-) -> Option<Body> {
+) -> Result<Option<Body>, TransportError> {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let mut conn = Connection::new(stream, ZbxdCodec::new(max_frame), peer);
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let frame = conn
-        .read_frame(left.max(Duration::from_millis(1)))
-        .await
-        .ok()??;
+    let left = || {
+        deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let secured = tls::accept(stream, tls, &peer, left()).await?;
+    let mut conn = Connection::new(secured.stream, ZbxdCodec::new(max_frame), peer);
+    let Ok(Some(frame)) = conn.read_frame(left()).await else {
+        return Ok(None);
+    };
     conn.shutdown().await;
-    Some(Body::from_payload(&frame.payload))
+    Ok(Some(Body::from_payload(&frame.payload)))
 }
 
 /// The newest catalog version in which `body` is recognised as one of the `kinds` whose

@@ -21,7 +21,7 @@ use super::sections::Sections;
 use super::task::{self, RunningPeer, Serve};
 use super::wire::{self, BadFrame, Conn, Payload, Sent};
 use crate::catalog::versions::feature;
-use crate::transport::connect_tcp;
+use crate::transport::tls::TlsConfig;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,12 +45,13 @@ pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
     let sections = Arc::new(Sections::new(ctx.version.clone(), ctx.fault));
     let proxy = Arc::new(ActiveProxy::new(ctx, sections.clone()));
     let trapper: Arc<dyn Serve> = proxy.clone();
+    let tls = setup.tls.clone();
     Ok(task::spawn(
         setup.describe,
         Some(addr),
         move |stop| async move {
             tokio::select! {
-                _ = task::serve(listener, trapper, stop) => {}
+                _ = task::serve(listener, trapper, stop, tls) => {}
                 _ = proxy.run(server) => {}
                 _ = sections.run() => {}
             }
@@ -204,7 +205,10 @@ impl ActiveProxy {
                     .rsplit_once(':')
                     .map_or("127.0.0.1", |(ip, _)| ip)
                     .to_string();
-                self.sections.trapper(&map, &peer_ip).flatten()
+                let connection = conn.stream().mode();
+                self.sections
+                    .trapper_over(&map, &peer_ip, connection)
+                    .flatten()
             }
             None => None,
         };
@@ -307,11 +311,12 @@ fn data_request(ctx: &PeerContext, acked: u64) -> Map<String, Value> {
     m
 }
 
-async fn connect(server: SocketAddr) -> Option<wire::Conn> {
-    match connect_tcp(&server.to_string(), CONNECT_TIMEOUT).await {
-        Ok(stream) => Some(wire::conn(stream, server.to_string())),
-        Err(_) => {
-            // Nobody listening yet: try again on the next turn of the cycle.
+async fn connect(server: SocketAddr, tls: &TlsConfig) -> Option<wire::Conn> {
+    match wire::connect(server, tls, CONNECT_TIMEOUT).await {
+        Some(conn) => Some(conn),
+        None => {
+            // Nobody listening yet (or the handshake failed): try again on the next
+            // turn of the cycle.
             tokio::time::sleep(INTERVAL).await;
             None
         }
@@ -325,7 +330,7 @@ async fn exchange(
     request: &Value,
     bad: BadFrame,
 ) -> Option<Map<String, Value>> {
-    let mut conn = connect(server).await?;
+    let mut conn = connect(server, &ctx.tls).await?;
     if is(ctx.fault, Fault::NoReply) {
         // Connects and says nothing until the server gives up.
         wire::hold(&mut conn).await;
@@ -344,7 +349,7 @@ async fn exchange(
 
 /// Send without reading the answer (`no-ack-wait`). True when the bytes went out.
 async fn send_only(ctx: &PeerContext, server: SocketAddr, request: &Value) -> bool {
-    let Some(mut conn) = connect(server).await else {
+    let Some(mut conn) = connect(server, &ctx.tls).await else {
         return false;
     };
     let sent = wire::send(&mut conn, request, true, ctx.fault, BadFrame::Truncated).await;

@@ -20,7 +20,6 @@ use super::fault::{is, Fault};
 use super::task::{self, RunningPeer};
 use super::wire::{self, BadFrame, Payload, Sent};
 use crate::catalog::versions::feature;
-use crate::transport::connect_tcp;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,8 +59,7 @@ async fn run(ctx: PeerContext, server: SocketAddr) {
     loop {
         if is(ctx.fault, Fault::NoReply) {
             // Connects and says nothing; the harness times out waiting.
-            if let Ok(stream) = connect_tcp(&server.to_string(), CONNECT_TIMEOUT).await {
-                let mut conn = wire::conn(stream, server.to_string());
+            if let Some(mut conn) = wire::connect(server, &ctx.tls, CONNECT_TIMEOUT).await {
                 wire::hold(&mut conn).await;
             }
             tokio::time::sleep(INTERVAL).await;
@@ -223,10 +221,7 @@ fn data_request(ctx: &PeerContext, session: &str, items: &[Item], next_id: &mut 
 
 /// One request and its answer on a fresh connection (agentd sends plain frames).
 async fn exchange(ctx: &PeerContext, server: SocketAddr, request: &Value) -> Option<Payload> {
-    let stream = connect_tcp(&server.to_string(), CONNECT_TIMEOUT)
-        .await
-        .ok()?;
-    let mut conn = wire::conn(stream, server.to_string());
+    let mut conn = wire::connect(server, &ctx.tls, CONNECT_TIMEOUT).await?;
     let payload = request.to_string().into_bytes();
     let bad = if wire::request_of(request.as_object()?) == Some("agent data") {
         BadFrame::Truncated

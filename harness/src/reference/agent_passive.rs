@@ -29,7 +29,7 @@ pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
     let peer: Arc<dyn Serve> = Arc::new(AgentPassive {
         ctx: setup.context(),
     });
-    Ok(task::listening(setup.describe, listener, peer))
+    Ok(task::listening(setup.describe, listener, peer, setup.tls))
 }
 
 pub(crate) struct AgentPassive {

@@ -6,6 +6,7 @@ use super::data;
 use super::fault::Fault;
 use super::version;
 use crate::catalog::VersionInfo;
+use crate::transport::tls::TlsConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub(crate) struct Setup {
     pub lineage: Vec<String>,
     /// `reference:<name> <announce>[ (fault: ...)]`.
     pub describe: String,
+    /// What it accepts when it listens and how it connects (plaintext unless the
+    /// scenario encrypts: see [`crate::reference::start_with_tls`]).
+    pub tls: Arc<TlsConfig>,
 }
 
 impl Setup {
@@ -39,6 +43,7 @@ impl Setup {
             fault: self.fault,
             session: data::new_session(),
             started: data::now().0,
+            tls: self.tls.clone(),
         }
     }
 
@@ -70,6 +75,8 @@ pub(crate) struct PeerContext {
     pub session: String,
     /// Unix time the peer started (base of its data rows' clocks).
     pub started: i64,
+    /// How it connects out (and what its listener accepts).
+    pub tls: Arc<TlsConfig>,
 }
 
 impl PeerContext {
@@ -103,5 +110,6 @@ pub(crate) fn test_context(version: &str, fault: Option<Fault>) -> PeerContext {
         fault,
         session: data::new_session(),
         started: data::now().0,
+        tls: Default::default(),
     }
 }

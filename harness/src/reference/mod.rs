@@ -40,6 +40,7 @@ pub use fault::Fault;
 pub use task::RunningPeer;
 
 use crate::catalog::{Catalog, VersionInfo};
+use crate::transport::tls::TlsConfig;
 use context::Setup;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -329,6 +330,19 @@ fn version_of<'c>(catalog: &'c Catalog, version: &str) -> Option<&'c VersionInfo
 /// Start a reference peer speaking a version of `catalog` (whose data root holds the
 /// fixtures the servers answer with).
 pub async fn start(cfg: &ReferenceConfig, catalog: &Catalog) -> Result<RunningPeer, String> {
+    start_with_tls(cfg, catalog, TlsConfig::plaintext()).await
+}
+
+/// [`start`] with encryption: a listening peer accepts what `tls.accept` lists (told
+/// by the first byte, a connection of another type closed unanswered, a wrong PSK
+/// identity or key refused in the handshake), a connecting peer connects as
+/// `tls.connect` says. `tls` is the peer's side, not the harness's: see
+/// [`TlsConfig::mirrored`].
+pub async fn start_with_tls(
+    cfg: &ReferenceConfig,
+    catalog: &Catalog,
+    tls: TlsConfig,
+) -> Result<RunningPeer, String> {
     let reference = find(&cfg.name).ok_or_else(|| {
         format!(
             "unknown reference peer {:?} (known: {})",
@@ -386,6 +400,7 @@ pub async fn start(cfg: &ReferenceConfig, catalog: &Catalog) -> Result<RunningPe
         data_root: catalog.root().to_path_buf(),
         lineage: catalog.lineage(&version.version),
         describe,
+        tls: Arc::new(tls),
     };
     (reference.start)(setup).await
 }

@@ -42,12 +42,13 @@ pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
     let ctx = setup.context();
     let sections = Arc::new(Sections::new(ctx.version.clone(), ctx.fault));
     let peer: Arc<dyn Serve> = Arc::new(PassiveProxy::new(ctx, sections.clone()));
+    let tls = setup.tls.clone();
     Ok(task::spawn(
         setup.describe,
         Some(addr),
         move |stop| async move {
             tokio::select! {
-                _ = task::serve(listener, peer, stop) => {}
+                _ = task::serve(listener, peer, stop, tls) => {}
                 _ = sections.run() => {}
             }
         },
@@ -339,7 +340,8 @@ impl PassiveProxy {
             .rsplit_once(':')
             .map_or("127.0.0.1", |(ip, _)| ip)
             .to_string();
-        if let Some(Some(reply)) = self.sections.trapper(request, &peer_ip) {
+        let connection = conn.stream().mode();
+        if let Some(Some(reply)) = self.sections.trapper_over(request, &peer_ip, connection) {
             if wire::send(&mut conn, &reply, compressed, fault, BadFrame::Magic).await
                 == Sent::Close
             {

@@ -35,6 +35,7 @@ use super::wire;
 use crate::catalog::versions::feature;
 use crate::catalog::VersionInfo;
 use crate::frame::{encode_frame, FrameOptions, ZbxdCodec};
+use crate::transport::tls::TlsMode;
 use crate::transport::{connect_tcp, Connection};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -86,6 +87,8 @@ struct Availability {
 struct State {
     /// Host name → (hostid, status).
     hosts: HashMap<String, (u64, i64)>,
+    /// Host name → tls_accept (bits: 1 unencrypted, 2 psk, 4 cert; 1 when not sent).
+    tls_accept: HashMap<String, u64>,
     polled: Vec<Polled>,
     drules: Vec<Drule>,
     availability: BTreeMap<u64, Availability>,
@@ -200,6 +203,13 @@ impl Sections {
             .map(|(n, (id, _))| (*id, n.clone()))
             .collect();
         if let Some(hosts) = rows(tables, "hosts") {
+            g.tls_accept = hosts
+                .iter()
+                .map(|h| {
+                    let accept = u64_in(h, "tls_accept").unwrap_or(1);
+                    (str_in(h, "host").to_string(), accept)
+                })
+                .collect();
             g.hosts = hosts
                 .iter()
                 .filter_map(|h| {
@@ -211,6 +221,7 @@ impl Sections {
                 .collect();
         } else if full {
             g.hosts.clear();
+            g.tls_accept.clear();
         }
         let hostids: HashSet<u64> = g.hosts.values().map(|(id, _)| *id).collect();
         if self.version.has(feature::PROXY_HOST_DATA) {
@@ -308,12 +319,25 @@ impl Sections {
         }
     }
 
+    /// [`Sections::trapper_over`] an unencrypted connection.
+    #[cfg(test)]
+    pub fn trapper(&self, request: &Map<String, Value>, peer_ip: &str) -> Option<Option<Value>> {
+        self.trapper_over(request, peer_ip, TlsMode::Unencrypted)
+    }
+
     /// Trapper requests a proxy takes from agents: `active checks` (auto-registration),
     /// `active check heartbeat` (6.4+ host data). `Some(reply)` to send, `None` to close
-    /// without one; `peer_ip` is where the request came from.
-    pub fn trapper(&self, request: &Map<String, Value>, peer_ip: &str) -> Option<Option<Value>> {
+    /// without one; `peer_ip` is where the request came from, `connection` its type: a
+    /// known, monitored host whose tls_accept does not include it gets Zabbix's `failed`
+    /// reply for the wrong connection type (protocol.md §4b).
+    pub fn trapper_over(
+        &self,
+        request: &Map<String, Value>,
+        peer_ip: &str,
+        connection: TlsMode,
+    ) -> Option<Option<Value>> {
         match request.get("request").and_then(Value::as_str)? {
-            "active checks" => Some(Some(self.active_checks(request, peer_ip))),
+            "active checks" => Some(Some(self.active_checks(request, peer_ip, connection))),
             "active check heartbeat" if self.version.has(feature::AGENT_HEARTBEAT) => {
                 self.heartbeat(request);
                 Some(None)
@@ -322,7 +346,12 @@ impl Sections {
         }
     }
 
-    fn active_checks(&self, request: &Map<String, Value>, peer_ip: &str) -> Value {
+    fn active_checks(
+        &self,
+        request: &Map<String, Value>,
+        peer_ip: &str,
+        connection: TlsMode,
+    ) -> Value {
         let host = request.get("host").and_then(Value::as_str).unwrap_or("");
         let Some(mut g) = self.lock() else {
             return json!({"response": "failed", "info": "internal error"});
@@ -378,7 +407,12 @@ impl Sections {
             row.insert("tls_accepted".into(), json!(1));
             push_row(&mut g.autoreg, Value::Object(row));
         }
+        let accept = g.tls_accept.get(host).copied().unwrap_or(1);
         match g.hosts.get(host) {
+            Some((_, 0)) if accept & connection.bit() == 0 => json!({
+                "response": "failed",
+                "info": format!("connection of type \"{connection}\" is not allowed for host \"{host}\""),
+            }),
             Some((_, 0)) => json!({"response": "success", "data": []}),
             Some(_) => {
                 json!({"response": "failed", "info": format!("host [{host}] not monitored")})
@@ -965,6 +999,33 @@ mod tests {
                 .any(|r| r["dcheck"].is_null() && r.get("status").is_none()),
             "{disc:?}"
         );
+    }
+
+    /// A monitored host answers only over a connection type its tls_accept lists, with
+    /// the `failed` reply Zabbix gives otherwise.
+    #[test]
+    fn a_host_answers_only_over_the_connection_types_it_accepts() {
+        let s = Sections::new(lookup("6.0").unwrap(), None);
+        let tables = json!({
+            "hosts": {"fields": ["hostid", "host", "status", "tls_accept"],
+                      "data": [[1, "plain", 0, 1], [2, "psk-only", 0, 2]]},
+        });
+        s.configure(tables.as_object().unwrap(), true);
+        let ask = |host: &str, over: TlsMode| {
+            let req = json!({"request": "active checks", "host": host});
+            s.trapper_over(req.as_object().unwrap(), "127.0.0.1", over)
+                .flatten()
+                .unwrap()
+        };
+        assert_eq!(ask("plain", TlsMode::Unencrypted)["response"], "success");
+        assert_eq!(ask("psk-only", TlsMode::Psk)["response"], "success");
+        let refused = ask("psk-only", TlsMode::Unencrypted);
+        assert_eq!(refused["response"], "failed");
+        assert_eq!(
+            refused["info"],
+            "connection of type \"unencrypted\" is not allowed for host \"psk-only\""
+        );
+        assert_eq!(ask("plain", TlsMode::Psk)["response"], "failed");
     }
 
     #[test]

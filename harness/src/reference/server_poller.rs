@@ -19,7 +19,6 @@ use super::server_config::{self, ServerConfig};
 use super::task::{self, RunningPeer};
 use super::wire::{self, BadFrame, Sent};
 use crate::catalog::versions::feature;
-use crate::transport::connect_tcp;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -96,10 +95,9 @@ async fn config_dialogue(
     proxy: SocketAddr,
     session: &mut Option<String>,
 ) {
-    let Ok(stream) = connect_tcp(&proxy.to_string(), CONNECT_TIMEOUT).await else {
+    let Some(mut conn) = wire::connect(proxy, &ctx.tls, CONNECT_TIMEOUT).await else {
         return;
     };
-    let mut conn = wire::conn(stream, proxy.to_string());
     let request = json!({"request": "proxy config"});
     if wire::send(&mut conn, &request, false, ctx.fault, BadFrame::Magic).await == Sent::Close {
         return;
@@ -153,11 +151,9 @@ async fn exchange(
     bad: BadFrame,
     compress: &mut bool,
 ) {
-    let stream = match connect_tcp(&proxy.to_string(), CONNECT_TIMEOUT).await {
-        Ok(s) => s,
-        Err(_) => return,
+    let Some(mut conn) = wire::connect(proxy, &ctx.tls, CONNECT_TIMEOUT).await else {
+        return;
     };
-    let mut conn = wire::conn(stream, proxy.to_string());
     if wire::send(&mut conn, request, *compress, ctx.fault, bad).await == Sent::Close {
         return;
     }

@@ -30,7 +30,7 @@ pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
     let config = ServerConfig::load(&setup.data_root, &setup.version, &setup.lineage)?;
     let listener = setup.bind().await?;
     let peer: Arc<dyn Serve> = Arc::new(ServerTrapper::new(setup.context(), config));
-    Ok(task::listening(setup.describe, listener, peer))
+    Ok(task::listening(setup.describe, listener, peer, setup.tls))
 }
 
 pub(crate) struct ServerTrapper {

@@ -4,6 +4,7 @@
 //! that imports them.
 
 use super::wire;
+use crate::transport::tls::{self, TlsConfig};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -75,11 +76,15 @@ pub(crate) async fn until_stopped(stop: oneshot::Receiver<()>, work: impl Future
 }
 
 /// Accept loop of a listening peer: one task per connection, at most
-/// [`MAX_CONNECTIONS`] at once; stopping drops the set, which aborts every task.
+/// [`MAX_CONNECTIONS`] at once; stopping drops the set, which aborts every task. Each
+/// connection is first told TLS from plaintext and checked against `tls.accept`, in
+/// its own task so a slow handshake holds up no other; one that is not accepted is
+/// closed without a word, as Zabbix closes it.
 pub(crate) async fn serve(
     listener: TcpListener,
     peer: Arc<dyn Serve>,
     mut stop: oneshot::Receiver<()>,
+    tls: Arc<TlsConfig>,
 ) {
     let mut tasks = JoinSet::new();
     loop {
@@ -90,8 +95,15 @@ pub(crate) async fn serve(
                 match accepted {
                     Ok((stream, addr)) => {
                         let _ = stream.set_nodelay(true);
-                        let conn = wire::conn(stream, addr.to_string());
-                        tasks.spawn(peer.clone().serve(conn));
+                        let (peer, tls) = (peer.clone(), tls.clone());
+                        tasks.spawn(async move {
+                            let from = addr.to_string();
+                            let accepted =
+                                tls::accept(stream, &tls, &from, wire::REQUEST_TIMEOUT).await;
+                            if let Ok(secured) = accepted {
+                                peer.serve(wire::conn(secured.stream, from)).await;
+                            }
+                        });
                     }
                     // Transient accept errors (EMFILE...): back off briefly, keep serving.
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -107,7 +119,8 @@ pub(crate) fn listening(
     describe: String,
     listener: TcpListener,
     peer: Arc<dyn Serve>,
+    tls: Arc<TlsConfig>,
 ) -> RunningPeer {
     let addr = listener.local_addr().ok();
-    spawn(describe, addr, move |stop| serve(listener, peer, stop))
+    spawn(describe, addr, move |stop| serve(listener, peer, stop, tls))
 }

@@ -42,7 +42,7 @@ pub(crate) const REVISION: u64 = 7001;
 pub(crate) async fn start(setup: Setup) -> Result<RunningPeer, String> {
     let listener = setup.bind().await?;
     let peer: Arc<dyn Serve> = Arc::new(TrapperForAgents::new(setup.context()));
-    Ok(task::listening(setup.describe, listener, peer))
+    Ok(task::listening(setup.describe, listener, peer, setup.tls))
 }
 
 pub(crate) struct TrapperForAgents {

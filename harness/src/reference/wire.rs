@@ -4,10 +4,11 @@
 
 use super::fault::{is, Fault};
 use crate::frame::{encode_frame, FrameOptions, ZbxdCodec, ZbxdFrame};
-use crate::transport::Connection;
+use crate::transport::tls::{self, TlsConfig};
+use crate::transport::{connect_tcp, Connection};
 use serde_json::{Map, Value};
+use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// Largest frame a reference peer accepts. Far below Zabbix's 1 GiB: reference peers
 /// run inside the harness and must not let a scenario make it allocate much.
@@ -24,12 +25,22 @@ pub const HOLD: Duration = Duration::from_secs(600);
 /// Garbage appended by the `extra-bytes` fault.
 pub const GARBAGE: &[u8] = b"\0garbage";
 
-/// A connection of a reference peer.
-pub type Conn = Connection<TcpStream, ZbxdCodec>;
+/// A connection of a reference peer, in clear or inside TLS.
+pub type Conn = Connection<tls::Stream, ZbxdCodec>;
 
 /// Wrap a stream in a connection with the reference peers' size limit.
-pub fn conn(stream: TcpStream, peer: impl Into<String>) -> Conn {
+pub fn conn(stream: tls::Stream, peer: impl Into<String>) -> Conn {
     Connection::new(stream, ZbxdCodec::new(MAX_FRAME), peer)
+}
+
+/// Connect to `to` as `tls.connect` says (the TLS handshake right after the TCP
+/// connect). `None` when either fails: a connecting reference peer, like a Zabbix
+/// daemon, tries again on its next cycle.
+pub async fn connect(to: SocketAddr, tls: &TlsConfig, within: Duration) -> Option<Conn> {
+    let addr = to.to_string();
+    let tcp = connect_tcp(&addr, within).await.ok()?;
+    let secured = tls::connect(tcp, tls, &addr, within).await.ok()?;
+    Some(conn(secured.stream, addr))
 }
 
 /// A payload, classified the way a Zabbix trapper classifies it.

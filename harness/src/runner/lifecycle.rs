@@ -14,6 +14,7 @@ use super::RunOptions;
 use crate::reference::{self, ReferenceConfig, RunningPeer};
 use crate::scenario::model::Scenario;
 use crate::transport::spawn::PeerProcess;
+use crate::transport::tls::TlsConfig;
 use crate::transport::TransportError;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -200,9 +201,28 @@ async fn start_reference(
         connect_to: listener.and_then(|l| l.local_addr().ok()),
         listen: None,
     };
-    reference::start(&cfg, &ctx.catalog)
+    reference::start_with_tls(&cfg, &ctx.catalog, reference_tls(ctx))
         .await
         .map_err(|e| Outcome::Unreachable(format!("cannot start reference peer `{name}`: {e}")))
+}
+
+/// The reference peer's side of the scenario's encryption (its `tls:` block under the
+/// run's `--tls-*` options; see [`TlsConfig::mirrored`]). Settings that cannot be used
+/// leave the peer in plaintext: the first step that connects reports them, with the line.
+fn reference_tls(ctx: &ScenarioContext) -> TlsConfig {
+    let mut settings = ctx.tls.clone();
+    if settings.is_empty() {
+        return TlsConfig::plaintext();
+    }
+    for (_, value) in settings.fields_mut() {
+        match ctx.vars.expand_str(value) {
+            Ok(v) => *value = v,
+            Err(_) => return TlsConfig::plaintext(),
+        }
+    }
+    TlsConfig::load(&settings, ctx.scenario_dir.as_deref())
+        .map(|cfg| cfg.mirrored())
+        .unwrap_or_else(|_| TlsConfig::plaintext())
 }
 
 /// A failed pseudo-step for the lines of the started peer's log that its profile

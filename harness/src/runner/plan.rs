@@ -359,7 +359,11 @@ async fn ask(
             address,
             family,
             side,
-        } => discover::ask(catalog, family, side, address, limits).await?,
+        } => {
+            let vars = Vars::new(opts.vars.clone(), example.scenario.vars.clone());
+            let tls = discovery_tls(example, opts, &vars, address)?;
+            discover::ask(catalog, family, side, address, &tls, limits).await?
+        }
         Target::Accept {
             listen,
             family,
@@ -373,7 +377,9 @@ async fn ask(
                 .get(listen)
                 .map_err(|e| unreachable(e.to_string()))?;
             let listener = tokio_listener(&shared).map_err(|e| unreachable(e.to_string()))?;
-            first_message(catalog, schemas, opts, family, side, &listener).await?
+            let vars = Vars::new(opts.vars.clone(), example.scenario.vars.clone());
+            let tls = discovery_tls(example, opts, &vars, listen)?;
+            first_message(catalog, schemas, opts, family, side, &listener, &tls).await?
         }
         Target::Started { family, side } => match &opts.start_peer {
             Some(profile) => {
@@ -390,13 +396,47 @@ async fn ask(
     Ok(Arc::new(id))
 }
 
+/// How discovery connects to a peer: the example scenario's `tls:` block with the run's
+/// `--tls-*` options over it, variables expanded, files read (relative paths from the
+/// scenario's folder), as its steps would. Steps' own `tls:` blocks are not used: a
+/// refusal step's wrong key must not decide how the peer is asked. Peers are asked once
+/// per address, so the first scenario naming an address decides for the others.
+fn discovery_tls(
+    example: &LoadedScenario,
+    opts: &RunOptions,
+    vars: &Vars,
+    address: &str,
+) -> Result<crate::transport::tls::TlsConfig, DiscoverError> {
+    use crate::transport::tls::TlsConfig;
+    let bad = |reason: String| DiscoverError::TlsSettings {
+        address: address.to_string(),
+        reason,
+    };
+    let mut settings = example
+        .scenario
+        .tls
+        .as_ref()
+        .map(|t| t.settings())
+        .unwrap_or_default()
+        .overlaid(&opts.tls);
+    if settings.is_empty() {
+        return Ok(TlsConfig::plaintext());
+    }
+    for (field, value) in settings.fields_mut() {
+        *value = vars
+            .expand_str(value)
+            .map_err(|e| bad(format!("tls {field}: {e}")))?;
+    }
+    TlsConfig::load(&settings, example.path.parent()).map_err(|e| bad(e.to_string()))
+}
+
 /// How long to wait for a peer that connects to the harness to send its first message:
 /// an active agent refreshes its checks every few seconds, an active proxy sends data
 /// every second, but a proxy whose data sender is idle waits for its heartbeat (60 s).
 const ACCEPT_WAIT: Duration = Duration::from_secs(70);
 
 /// What the first message of a peer connecting to `listener` says, waiting at most
-/// [`ACCEPT_WAIT`].
+/// [`ACCEPT_WAIT`], accepting as `tls` says.
 async fn first_message(
     catalog: &Catalog,
     schemas: &SchemaCache,
@@ -404,6 +444,7 @@ async fn first_message(
     family: &str,
     side: &str,
     listener: &tokio::net::TcpListener,
+    tls: &crate::transport::tls::TlsConfig,
 ) -> Result<PeerIdentity, DiscoverError> {
     discover::first_message(
         catalog,
@@ -411,6 +452,7 @@ async fn first_message(
         family,
         side,
         listener,
+        tls,
         ACCEPT_WAIT,
         opts.max_frame,
     )
@@ -452,8 +494,24 @@ async fn ask_started(
         .and_then(|a| vars.expand_str(a).ok())
         .filter(|a| !a.is_empty());
     let result = match address {
-        Some(a) => discover::ask(catalog, family, side, &a, discover::Limits::default()).await,
-        None => first_message(catalog, schemas, opts, family, side, &listener).await,
+        Some(a) => match discovery_tls(example, opts, &vars, &a) {
+            Ok(tls) => {
+                discover::ask(catalog, family, side, &a, &tls, discover::Limits::default()).await
+            }
+            Err(e) => Err(e),
+        },
+        None => {
+            let at = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            match discovery_tls(example, opts, &vars, &at) {
+                Ok(tls) => {
+                    first_message(catalog, schemas, opts, family, side, &listener, &tls).await
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     process.stop().await;
     if result.is_ok() {

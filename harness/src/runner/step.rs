@@ -376,10 +376,26 @@ impl StepRunner<'_> {
             })?,
         };
         let out = build(self.ctx, &ex.send).map_err(StepError::Scenario)?;
+        let refusal = ex.expect.as_ref().and_then(|e| e.refused);
+        if refusal.is_some() && tls.connect == tls::TlsMode::Unencrypted {
+            return Err(StepError::Scenario(
+                "`expect: { refused: tls }` needs an encrypted connection: set the step's tls.connect (psk or cert), the scenario's, or --tls-connect".into(),
+            ));
+        }
         let stream = crate::transport::connect_tcp(&addr, CONNECT_TIMEOUT)
             .await
             .map_err(|e| StepError::Unreachable(e.to_string()))?;
         self.ctx.transcript.note(format!("connected to {addr}"));
+        if refusal.is_some() {
+            let wait = ex
+                .expect
+                .as_ref()
+                .map(|e| within(self.ctx, e))
+                .unwrap_or(CONNECT_TIMEOUT);
+            return self
+                .expect_tls_refusal(stream, tls, &addr, &out, wait, index)
+                .await;
+        }
         let secured = tls::connect(stream, tls, &addr, CONNECT_TIMEOUT)
             .await
             .map_err(|e| tls_failure(e, &format!("a TLS connection ({})", tls.connect)))?;
@@ -395,6 +411,79 @@ impl StepRunner<'_> {
         self.then(&mut conn, &ex.then).await?;
         conn.shutdown().await;
         Ok(())
+    }
+
+    /// `expect: { refused: tls }`: the step passes when the TLS handshake fails, or when
+    /// the peer ends the connection right after it without answering: with a TLS alert
+    /// (TLS 1.3 refuses a client certificate only after the client's side of the
+    /// handshake is done) or without one (Zabbix verifies the certificate chain, issuer
+    /// and subject after the handshake and then just closes). A peer that answers, or
+    /// stays silent, has not refused.
+    async fn expect_tls_refusal(
+        &mut self,
+        stream: tokio::net::TcpStream,
+        tls: &TlsConfig,
+        addr: &str,
+        out: &Outgoing,
+        wait: Duration,
+        index: &str,
+    ) -> Result<(), StepError> {
+        let expected = format!(
+            "the peer refuses the TLS handshake ({} connection)",
+            tls.connect
+        );
+        let fail = |detail: String| {
+            StepError::Failed(vec![CheckFailure::new(
+                CheckKind::Tls,
+                expected.clone(),
+                detail,
+            )])
+        };
+        let secured = match tls::connect(stream, tls, addr, wait).await {
+            Err(TransportError::Tls { reason, .. }) => {
+                self.ctx
+                    .transcript
+                    .note(format!("TLS refused (as expected): {reason}"));
+                return Ok(());
+            }
+            Err(e) => return Err(fail(e.to_string())),
+            Ok(s) => s,
+        };
+        let info = secured.tls.clone();
+        self.note_tls(index, secured.tls);
+        let shown = info.map(|i| format!(" ({i})")).unwrap_or_default();
+        let mut conn = ZbxdConnection::new(secured.stream, self.ctx.codec(), addr.to_string());
+        let read = match self.write(&mut conn, out).await {
+            Ok(()) => conn.read_frame(wait).await.map(|f| f.is_some()),
+            Err(StepError::Failed(f)) => Err(TransportError::Io(
+                f.first().map(|x| x.detail.clone()).unwrap_or_default(),
+            )),
+            Err(e) => return Err(e),
+        };
+        conn.shutdown().await;
+        match read {
+            // An alert from the peer (see `tls_io_error` of the transport).
+            Err(TransportError::Io(e)) if e.contains("TLS:") => {
+                self.ctx.transcript.note(format!(
+                    "TLS refused after the handshake (as expected): {e}"
+                ));
+                Ok(())
+            }
+            Ok(true) => Err(fail(format!(
+                "the TLS handshake succeeded{shown} and the peer answered"
+            ))),
+            // Zabbix checks a certificate's chain, issuer and subject after the
+            // handshake and closes without a word when they do not fit.
+            Ok(false) => {
+                self.ctx.transcript.note(format!(
+                    "TLS refused after the handshake{shown} (as expected): the peer closed without answering"
+                ));
+                Ok(())
+            }
+            Err(e) => Err(fail(format!(
+                "the TLS handshake succeeded{shown}; then: {e}"
+            ))),
+        }
     }
 
     /// Wait for the peer to connect and check its message. With `retrying`, a message

@@ -603,6 +603,11 @@ pub struct Expect {
     /// Expect no bytes at all for this long (a close also counts as silence).
     #[serde(default)]
     pub silent: Option<DurationSpec>,
+    /// Expect the peer to refuse the connection at this level (`tls`: the TLS handshake
+    /// fails). Only on an `exchange`'s own expectation: the refusal comes before any
+    /// message, so nothing else can be checked.
+    #[serde(default)]
+    pub refused: Option<Refusal>,
     /// Expect this exact plain-text payload.
     #[serde(default)]
     pub text: Option<String>,
@@ -612,6 +617,26 @@ pub struct Expect {
     /// Validate against the kind's schema (default true).
     #[serde(default)]
     pub schema: Option<bool>,
+}
+
+/// The level at which a peer must refuse a connection (`expect: { refused: tls }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Refusal {
+    /// The TLS handshake fails (a wrong PSK key or identity, an unknown CA), or the peer
+    /// ends the connection right after it without answering the step's message: with an
+    /// alert (TLS 1.3 refuses a client certificate only then) or by closing (Zabbix
+    /// checks a certificate's chain, issuer and subject after the handshake). A peer
+    /// that answers, or stays silent, does not refuse.
+    Tls,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Tls => "tls",
+        }
+    }
 }
 
 /// `volatile: { keep: [version], add: [/data/0/name] }` beside a `snapshot`: the

@@ -216,6 +216,12 @@ impl Checker<'_> {
             self.message(at, "exchange.send", &x.send);
             if let Some(e) = &x.expect {
                 self.expect(at, "exchange.expect", e);
+                if e.refused.is_some() && !x.then.is_empty() {
+                    self.push(
+                        at,
+                        "`exchange.expect` has `refused`: a refused connection has no `then` (remove it)".to_string(),
+                    );
+                }
             }
             self.then(&x.then);
         }
@@ -418,15 +424,32 @@ impl Checker<'_> {
         let terminal: Vec<&str> = [
             ("closes", e.closes.is_some()),
             ("silent", e.silent.is_some()),
+            ("refused", e.refused.is_some()),
         ]
         .iter()
         .filter(|(_, on)| *on)
         .map(|(n, _)| *n)
         .collect();
-        if terminal.len() == 2 {
+        if terminal.len() == 2 && e.refused.is_none() {
             self.push(
                 at,
                 format!("`{ctx}` has both `closes` and `silent`: give one (a close also counts as silence)"),
+            );
+        } else if terminal.len() >= 2 {
+            self.push(
+                at,
+                format!(
+                    "`{ctx}` has `refused` and `{}`: a refused connection carries nothing to close or to stay silent on; give one",
+                    terminal.iter().find(|t| **t != "refused").unwrap_or(&"closes")
+                ),
+            );
+        }
+        if e.refused.is_some() && ctx != "exchange.expect" {
+            self.push(
+                at,
+                format!(
+                    "`{ctx}` cannot expect `refused`: only an `exchange` step's own `expect` can (the harness connects, and the refusal comes before any message)"
+                ),
             );
         }
         if let Some(t) = terminal.first() {

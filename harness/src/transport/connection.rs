@@ -92,6 +92,11 @@ where
         &self.peer
     }
 
+    /// The stream underneath (e.g. to ask what type of connection it is).
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
     /// The codec (e.g. to charge a frame's parse cost to the run's memory budget).
     pub fn codec_mut(&mut self) -> &mut C {
         &mut self.codec

@@ -123,6 +123,30 @@ impl TlsConfig {
         self.connect == TlsMode::Unencrypted && self.accept == [TlsMode::Unencrypted]
     }
 
+    /// The other side of this configuration, for a peer that must meet it (a built-in
+    /// reference peer): it accepts exactly the type we connect with (so a plaintext
+    /// connection to a peer we reach over PSK is closed, as a PSK-only Zabbix peer
+    /// closes it), and connects with the strongest type we accept. Same key and
+    /// certificates; no issuer or subject check of its own.
+    pub fn mirrored(&self) -> TlsConfig {
+        let connect = self
+            .accept
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(TlsMode::Unencrypted);
+        TlsConfig {
+            connect,
+            accept: vec![self.connect],
+            psk: self.psk.clone(),
+            certs: self.certs.clone(),
+            peer_issuer: None,
+            peer_subject: None,
+            cipher: self.cipher.clone(),
+            cipher13: self.cipher13.clone(),
+        }
+    }
+
     /// Whether `mode` is used for connecting or accepting.
     fn uses(&self, mode: TlsMode) -> bool {
         self.connect == mode || self.accept.contains(&mode)
@@ -412,6 +436,20 @@ mod tests {
         };
         let e = TlsConfig::load(&s, None).unwrap_err().to_string();
         assert!(e.contains("cipher (--tls-cipher)"), "{e}");
+    }
+
+    #[test]
+    fn the_mirror_accepts_what_we_connect_with_and_connects_with_what_we_accept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = psk_settings(&dir, KEY);
+        s.accept = Some(vec!["unencrypted,psk".into()]);
+        let ours = TlsConfig::load(&s, Some(dir.path())).unwrap();
+        let theirs = ours.mirrored();
+        assert_eq!(theirs.accept, [TlsMode::Psk]);
+        assert_eq!(theirs.connect, TlsMode::Psk);
+        assert_eq!(theirs.psk.as_ref().map(|p| p.identity()), Some("harness"));
+        let plain = TlsConfig::plaintext().mirrored();
+        assert!(plain.is_plaintext(), "{plain:?}");
     }
 
     #[test]

@@ -26,6 +26,15 @@ impl TlsMode {
         }
     }
 
+    /// The bit of this type in Zabbix's tls_accept and tls_connect columns (1, 2, 4).
+    pub fn bit(self) -> u64 {
+        match self {
+            TlsMode::Unencrypted => 1,
+            TlsMode::Psk => 2,
+            TlsMode::Cert => 4,
+        }
+    }
+
     /// Parse Zabbix's word for a mode; the error names the words that are allowed.
     pub fn parse(text: &str) -> Result<TlsMode, String> {
         let t = text.trim();

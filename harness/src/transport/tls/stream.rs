@@ -30,6 +30,18 @@ pub enum Stream {
     Tls(Box<SslStream<TcpStream>>),
 }
 
+impl Stream {
+    /// The type of this connection in Zabbix's terms: unencrypted, psk, or cert (TLS with
+    /// a certificate from the peer), what a host's tls_accept is checked against.
+    pub fn mode(&self) -> TlsMode {
+        match self {
+            Stream::Plain(_) => TlsMode::Unencrypted,
+            Stream::Tls(s) if s.ssl().peer_certificate().is_some() => TlsMode::Cert,
+            Stream::Tls(_) => TlsMode::Psk,
+        }
+    }
+}
+
 /// A connection and, when it is encrypted, what TLS it speaks.
 #[derive(Debug)]
 pub struct Secured {
