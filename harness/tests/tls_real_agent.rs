@@ -121,11 +121,13 @@ fn outcome_of<'a>(r: &'a RunResult, file: &str) -> &'a Outcome {
     &s.outcome
 }
 
-fn wrong_key_file() -> String {
-    root()
-        .join("scenarios/tls/wrong-key.psk")
-        .display()
-        .to_string()
+/// A key of the test's own (64 hex digits), for runs where the agent holds the key the
+/// refusal scenarios call wrong.
+fn wrong_key_file(dir: &std::path::Path) -> String {
+    let keys = zbx_conform::runner::test_keys::TestKeys::make(dir).expect("a key file");
+    let path = dir.join("wrong.psk");
+    std::fs::copy(&keys.wrong_psk_file, &path).expect("copy the key");
+    path.display().to_string()
 }
 
 /// The agent from `profile` (PSK-only, the test's key) on a port of its own, for tests
@@ -351,8 +353,12 @@ fn each_refusal_scenario_fails_against_an_agent_that_accepts_it() {
         );
     }
 
-    // The agent's key is the published wrong key: the handshake succeeds with it.
-    let r = run(agent_vars(IDENTITY, &wrong_key_file(), "psk"), "key");
+    // The agent holds the key the scenario calls wrong: the handshake succeeds with it.
+    let keys = tempfile::tempdir().expect("temporary directory");
+    let wrong = wrong_key_file(keys.path());
+    let mut vars = agent_vars(IDENTITY, &wrong, "psk");
+    vars.push(("WRONG_PSK_FILE".into(), wrong.clone()));
+    let r = run(vars, "key");
     eprintln!("{}", describe(&r));
     assert_eq!(*outcome_of(&r, "wrong-key-refused.yaml"), Outcome::Failed);
     assert_eq!(*outcome_of(&r, "right-psk-answered.yaml"), Outcome::Failed);

@@ -11,6 +11,7 @@ pub mod progress;
 pub mod result;
 pub mod send;
 pub mod step;
+pub mod test_keys;
 pub mod transcript;
 mod turns;
 
@@ -112,6 +113,20 @@ pub async fn run_jobs(
 ) -> RunResult {
     let start = Instant::now();
     let started_at = std::time::SystemTime::now();
+    // The TLS scenarios' keys for this run (removed when `keys` drops, after the jobs).
+    let keys = test_keys::TestKeys::make(&opts.run_dir);
+    let mut opts = opts.clone();
+    if let Ok(k) = &keys {
+        for (var, file) in [
+            (test_keys::PSK_FILE_VAR, &k.psk_file),
+            (test_keys::WRONG_PSK_FILE_VAR, &k.wrong_psk_file),
+        ] {
+            opts.vars
+                .entry(var.to_string())
+                .or_insert_with(|| file.display().to_string());
+        }
+    }
+    let opts = &opts;
     let schemas = Arc::new(SchemaCache::new());
     let budget = crate::frame::Budget::new(opts.memory_budget);
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
@@ -141,6 +156,7 @@ pub async fn run_jobs(
         on_result(&r);
         results[i] = Some(r);
     }
+    drop(keys);
     RunResult {
         scenarios: results.into_iter().flatten().collect(),
         started_at: Some(started_at),

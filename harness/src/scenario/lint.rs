@@ -32,6 +32,8 @@ pub const BUILTIN_VARS: &[&str] = &[
     "listen_port",
     "listen_port_number",
     "peer",
+    "test_psk_file",
+    "test_wrong_psk_file",
 ];
 
 /// Every finding of a scenario, errors and warnings, in file order; empty when the

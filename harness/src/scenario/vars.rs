@@ -76,9 +76,8 @@ impl Vars {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| VarError::Unterminated(template.to_string()))?;
+            let end =
+                closing_brace(after).ok_or_else(|| VarError::Unterminated(template.to_string()))?;
             let value = self.resolve(&after[..end])?;
             out.push_str(&value_to_text(&value));
             rest = &after[end + 1..];
@@ -124,16 +123,39 @@ impl Vars {
         }
         match (self.get(name), default) {
             (Some(v), _) => Ok(v),
-            (None, Some(d)) => Ok(Value::String(d.to_string())),
+            // A default may itself use variables: `${PSK_FILE:-${test_psk_file}}`.
+            (None, Some(d)) => Ok(Value::String(self.expand_str(d)?)),
             (None, None) => Err(VarError::Unset(name.to_string())),
         }
     }
 }
 
-/// `"${x}"` → `Some("x")`; anything else → `None`.
+/// Where the `}` that closes a `${` ends in `after` (the text after the `${`), counting
+/// the `${ … }` nested in a default.
+fn closing_brace(after: &str) -> Option<usize> {
+    let bytes = after.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `"${x}"` (or `"${x:-${y}}"`) → `Some("x…")`; anything else → `None`.
 fn whole_reference(s: &str) -> Option<&str> {
-    let inner = s.strip_prefix("${")?.strip_suffix('}')?;
-    (!inner.contains('}') && !inner.contains("${")).then_some(inner)
+    let after = s.strip_prefix("${")?;
+    let end = closing_brace(after)?;
+    (end + 1 == after.len()).then_some(&after[..end])
 }
 
 /// How a JSON value reads inside a string template.
@@ -150,11 +172,14 @@ pub fn referenced_names(template: &str) -> Vec<String> {
     let mut rest = template;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
+        let Some(end) = closing_brace(after) else {
+            break;
+        };
         let expr = &after[..end];
-        let name = expr.split(":-").next().unwrap_or("");
-        if !expr.contains(":-") {
-            names.push(name.to_string());
+        match expr.split_once(":-") {
+            None => names.push(expr.to_string()),
+            // The default is used when the name is unset: what it refers to must be set.
+            Some((_, default)) => names.extend(referenced_names(default)),
         }
         rest = &after[end + 1..];
     }
@@ -165,6 +190,26 @@ pub fn referenced_names(template: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_default_may_use_variables() {
+        let mut v = Vars::new(BTreeMap::new(), BTreeMap::new());
+        v.set("inner", json!("/run/key.psk"));
+        assert_eq!(
+            v.expand_str("f=${PSK_FILE_UNSET_HERE:-${inner}}.").unwrap(),
+            "f=/run/key.psk."
+        );
+        assert_eq!(
+            v.expand_value(&json!("${PSK_FILE_UNSET_HERE:-${inner}}"))
+                .unwrap(),
+            json!("/run/key.psk")
+        );
+        assert!(v.expand_str("${A:-${inner}").is_err(), "unterminated");
+        assert_eq!(
+            referenced_names("${A:-${b}} ${C:-x} ${d}"),
+            vec!["b".to_string(), "d".to_string()]
+        );
+    }
 
     fn vars() -> Vars {
         let mut cli = BTreeMap::new();
