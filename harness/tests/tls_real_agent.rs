@@ -280,29 +280,30 @@ fn agent2_with_psk_only_passes_the_passive_suite_over_psk() {
     assert_no_key(&r);
 }
 
-#[test]
-fn the_refusal_scenarios_pass_against_a_psk_only_agentd() {
-    if agentd().is_none() {
+/// The refusal scenarios pass against each PSK-only agent.
+#[rstest::rstest]
+#[case::agentd(AGENTD, agentd as fn() -> Option<PathBuf>, "zbxc-agentd-refuse-")]
+#[case::agent2(AGENT2, agent2 as fn() -> Option<PathBuf>, "zbxc-agent2-refuse-")]
+fn the_refusal_scenarios_pass_against_a_psk_only_agent(
+    #[case] profile: &str,
+    #[case] binary: fn() -> Option<PathBuf>,
+    #[case] dir_prefix: &str,
+) {
+    if binary().is_none() {
         return;
     }
     let pki = Pki::psk_only();
-    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-refuse-");
+    let (_tmp, run_dir) = support::deep_run_dir(dir_prefix);
     let vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
-    let r = run_against(AGENTD, &[REFUSALS], &["6.0"], vars, run_tls(&pki), &run_dir);
-    support::assert_all_passed(AGENTD, &r, 4);
-    assert_no_key(&r);
-}
-
-#[test]
-fn the_refusal_scenarios_pass_against_a_psk_only_agent2() {
-    if agent2().is_none() {
-        return;
-    }
-    let pki = Pki::psk_only();
-    let (_tmp, run_dir) = support::deep_run_dir("zbxc-agent2-refuse-");
-    let vars = agent_vars(IDENTITY, &pki.file("good.psk"), "psk");
-    let r = run_against(AGENT2, &[REFUSALS], &["6.0"], vars, run_tls(&pki), &run_dir);
-    support::assert_all_passed(AGENT2, &r, 4);
+    let r = run_against(
+        profile,
+        &[REFUSALS],
+        &["6.0"],
+        vars,
+        run_tls(&pki),
+        &run_dir,
+    );
+    support::assert_all_passed(profile, &r, 4);
     assert_no_key(&r);
 }
 
