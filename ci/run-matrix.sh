@@ -16,12 +16,21 @@
 #   --with-report F  also merge this `run --json` report into the coverage matrix, e.g.
 #                    the reference-peer run, so its cells show `ref` (repeatable)
 #
-# Encrypted lines: a `TLS=connect`, `TLS=accept` or `TLS=accept-any` entry in the last
-# column runs the line with a PSK made for this run (OUT/tls/run.psk, 256 random bits,
-# never kept in the repository): the harness gets `--tls-connect psk`, `--tls-accept psk`
-# or `--tls-accept unencrypted,psk` with identity zbx-conform and that file, the peer
+# Encrypted lines: a `TLS=connect`, `TLS=accept`, `TLS=accept-any` or `TLS=both` entry in
+# the last column runs the line with a PSK made for this run (OUT/tls/run.psk, 256 random
+# bits, never kept in the repository): the harness gets `--tls-connect psk`, `--tls-accept
+# psk`, `--tls-accept unencrypted,psk` or both `--tls-connect psk --tls-accept psk` (it
+# plays an active and a passive proxy) with identity zbx-conform and that file, the peer
 # profile gets PSK_IDENTITY, PSK_FILE and PSK_DIR (its folder, which the trixie-root
 # profiles mount inside the root).
+# A `CERT=connect`, `CERT=accept` or `CERT=accept-any` entry runs the line with
+# certificates made for this run by the openssl command in OUT/tls (a CA, the peer's
+# certificate, the harness's, and for the refusal scenarios one from another CA and one
+# of another subject; in a folder only this user can read, replaced on the next run): the harness
+# gets `--tls-connect cert`, `--tls-accept cert` or `--tls-accept unencrypted,cert` with
+# its certificate, the peer profile gets CA_FILE, CERT_FILE, KEY_FILE, TLS_DIR and
+# TLS_SUBJECT_SETTING (the peer accepts the harness's subject only), the refusal
+# scenarios ROGUE_CERT_FILE/ROGUE_KEY_FILE and OTHER_CERT_FILE/OTHER_KEY_FILE.
 #
 # Needs: the 6.0 peers (ci/install-peers.sh --server), the Go SDK test plugin
 # (ci/plugins/build.sh) and, for 7.0, the trixie root (ci/trixie/build-root.sh; root).
@@ -82,6 +91,36 @@ mkdir -p "$PSK_DIR"
 chmod 700 "$PSK_DIR"
 (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$PSK_DIR/run.psk")
 PSK_IDENTITY=zbx-conform
+TLS_DIR=$PSK_DIR
+HARNESS_SUBJECT="CN=zbxc harness,O=zbx-conform"
+certs_made=0
+# ssl NAME CA SUBJECT: a key and a certificate NAME.{key,crt} in TLS_DIR, signed by CA
+# (CA "-" makes a self-signed CA). SUBJECT is in openssl's /O=../CN=.. form.
+ssl() {
+    local name=$1 ca=$2 subject=$3
+    (
+        cd "$TLS_DIR" && umask 077
+        if [[ $ca == - ]]; then
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "$subject" \
+                -keyout "$name.key" -out "$name.crt"
+        else
+            openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$name.key" -out "$name.csr"
+            openssl x509 -req -days 2 -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" \
+                -CAcreateserial -out "$name.crt"
+        fi
+    ) >/dev/null 2>&1 || { log "openssl cannot make the $name certificate (is openssl installed?)"; exit 1; }
+}
+make_certs() {
+    ((certs_made)) && return 0
+    ssl ca - "/O=zbx-conform/CN=zbxc test CA"
+    ssl peer ca "/O=zbx-conform/CN=zbxc peer"
+    ssl harness ca "/O=zbx-conform/CN=zbxc harness"
+    ssl other ca "/O=zbx-conform/CN=zbxc someone else"
+    ssl rogue-ca - "/O=zbx-conform/CN=zbxc rogue CA"
+    ssl rogue rogue-ca "/O=zbx-conform/CN=zbxc harness"
+    chmod 644 "$TLS_DIR"/*.crt
+    certs_made=1
+}
 declare -A PASSED FAILED OTHER WALL_MS RUNS
 versions_seen=()
 worst=0
@@ -105,6 +144,7 @@ while read -r version label scenarios profile vars; do
         IFS=, read -r -a paths <<<"$scenarios"
         var_args=()
         tls_args=()
+        cert_args=()
         if [[ -n ${vars:-} ]]; then
             IFS=, read -r -a pairs <<<"$vars"
             for pair in "${pairs[@]}"; do
@@ -112,7 +152,12 @@ while read -r version label scenarios profile vars; do
                 TLS=connect) tls_args=(--tls-connect psk) ;;
                 TLS=accept) tls_args=(--tls-accept psk) ;;
                 TLS=accept-any) tls_args=(--tls-accept unencrypted,psk) ;;
-                TLS=*) log "$name: unknown $pair (connect, accept or accept-any)"; exit 2 ;;
+                TLS=both) tls_args=(--tls-connect psk --tls-accept psk) ;;
+                TLS=*) log "$name: unknown $pair (connect, accept, accept-any or both)"; exit 2 ;;
+                CERT=connect) cert_args=(--tls-connect cert) ;;
+                CERT=accept) cert_args=(--tls-accept cert) ;;
+                CERT=accept-any) cert_args=(--tls-accept unencrypted,cert) ;;
+                CERT=*) log "$name: unknown $pair (connect, accept or accept-any)"; exit 2 ;;
                 *) var_args+=(--var "$pair") ;;
                 esac
             done
@@ -121,6 +166,16 @@ while read -r version label scenarios profile vars; do
             tls_args+=(--tls-psk-identity "$PSK_IDENTITY" --tls-psk-file "$PSK_DIR/run.psk")
             var_args+=(--var "PSK_IDENTITY=$PSK_IDENTITY" --var "PSK_FILE=$PSK_DIR/run.psk"
                 --var "PSK_DIR=$PSK_DIR")
+        fi
+        if ((${#cert_args[@]})); then
+            make_certs
+            tls_args+=("${cert_args[@]}" --tls-ca-file "$TLS_DIR/ca.crt"
+                --tls-cert-file "$TLS_DIR/harness.crt" --tls-key-file "$TLS_DIR/harness.key")
+            var_args+=(--var "TLS_DIR=$TLS_DIR" --var "CA_FILE=$TLS_DIR/ca.crt"
+                --var "CERT_FILE=$TLS_DIR/peer.crt" --var "KEY_FILE=$TLS_DIR/peer.key"
+                --var "TLS_SUBJECT_SETTING=TLSServerCertSubject=$HARNESS_SUBJECT"
+                --var "ROGUE_CERT_FILE=$TLS_DIR/rogue.crt" --var "ROGUE_KEY_FILE=$TLS_DIR/rogue.key"
+                --var "OTHER_CERT_FILE=$TLS_DIR/other.crt" --var "OTHER_KEY_FILE=$TLS_DIR/other.key")
         fi
         "$ZBXC" run "${paths[@]}" --version "$version" --start-peer "$profile" --jobs 2 \
             "${var_args[@]}" "${tls_args[@]}" \

@@ -24,6 +24,10 @@
 #   SERVER_PORT, PG_PORT           required: trapper port and PostgreSQL port (127.0.0.1)
 #   SERVER_ACTIVE_PROXIES          "name ..."       proxies with status 5 (active)
 #   SERVER_PASSIVE_PROXIES         "name:port ..."  proxies with status 6 at 127.0.0.1:port
+#   SERVER_PROXY_TLS               psk: every proxy above talks PSK with the server
+#                                  (tls_connect 2, tls_accept SERVER_PROXY_TLS_ACCEPT,
+#                                  default 2) with SERVER_PROXY_PSK_IDENTITY and the key in
+#                                  SERVER_PROXY_PSK_FILE (read here, never printed)
 #   SERVER_SQL                     "file ..."       SQL applied before the server starts
 #                                                   (relative names: relative to RUNDIR)
 #   SERVER_DEBUG_LEVEL (3) SERVER_TIMEOUT (3) SERVER_TRAPPER_TIMEOUT (30)
@@ -138,6 +142,25 @@ register_proxies() {
         sql+="INSERT INTO interface (interfaceid, hostid, main, type, useip, ip, dns, port) VALUES ($id, $id, 1, 0, 1, '127.0.0.1', '', '$port');"$'\n'
     done
     [[ -z $sql ]] || printf '%s' "$sql" | psql_run "$PG_PORT" -d zabbix
+    case ${SERVER_PROXY_TLS:-} in
+    "" | unencrypted) ;;
+    psk) proxies_psk ;;
+    *) die "SERVER_PROXY_TLS='${SERVER_PROXY_TLS}' (psk or unencrypted)" ;;
+    esac
+}
+
+# Give every proxy row the PSK (6.0 keeps a proxy's encryption in its `hosts` row). The
+# key goes to psql on stdin only: never an argument, never in a log.
+proxies_psk() {
+    local file=${SERVER_PROXY_PSK_FILE:-} identity=${SERVER_PROXY_PSK_IDENTITY:-} key accept
+    accept=${SERVER_PROXY_TLS_ACCEPT:-2}
+    [[ -r $file ]] || die "SERVER_PROXY_PSK_FILE '$file' is not a readable file"
+    [[ -n $identity && ${#identity} -le 128 ]] || die "SERVER_PROXY_PSK_IDENTITY must be 1 to 128 characters"
+    [[ $accept =~ ^[1-7]$ ]] || die "SERVER_PROXY_TLS_ACCEPT '$accept' is not 1 to 7"
+    key=$(head -n 1 "$file" | tr -d '[:space:]')
+    [[ $key =~ ^[0-9a-fA-F]{32,512}$ ]] || die "SERVER_PROXY_PSK_FILE '$file' does not hold 32 to 512 hex digits"
+    printf "UPDATE hosts SET tls_connect = 2, tls_accept = %s, tls_psk_identity = '%s', tls_psk = '%s' WHERE status IN (5, 6);\n" \
+        "$accept" "${identity//\'/\'\'}" "$key" | psql_run "$PG_PORT" -d zabbix
 }
 
 # remove_sockdir RUNDIR: delete the short-path socket dir noted in RUNDIR/sockdir.

@@ -9,8 +9,14 @@
 //! The first run builds the loaded 6.0 database once (~15 s, cached in
 //! `~/.cache/zbx-conform/zabbix-server-pgsql/pgdata-6.0`); later runs copy it (~1 s per
 //! scenario) and stopping a server takes ~3-4 s.
+//!
+//! With encryption: the server of `ci/peers/zabbix-server-6.0-psk.yaml`, whose proxies
+//! talk PSK with it (a key made at test time), serves the harness as its active and its
+//! passive proxy over PSK, and refuses the active proxy's data in clear with the
+//! documented `failed` reply (`scenarios/server-proxy-real-server-tls`).
 
 mod support;
+mod tls_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,6 +71,21 @@ fn peer_available() -> bool {
     false
 }
 
+/// A run directory PostgreSQL (user postgres, when we are root) can reach.
+fn reachable_run_dir() -> tempfile::TempDir {
+    let run_dir = tempfile::Builder::new()
+        .prefix("zbx-conform-real-server-")
+        .tempdir()
+        .expect("temp run dir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod run dir");
+    }
+    run_dir
+}
+
 #[test]
 fn scenarios_pass_against_real_zabbix_server() {
     if !peer_available() {
@@ -74,17 +95,7 @@ fn scenarios_pass_against_real_zabbix_server() {
     let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
     let profile = LoadedProfile::load(&root.join("ci/peers/zabbix-server-6.0.yaml"))
         .expect("peer profile loads");
-    let run_dir = tempfile::Builder::new()
-        .prefix("zbx-conform-real-server-")
-        .tempdir()
-        .expect("temp run dir");
-    // PostgreSQL runs as user postgres when we are root: it must reach the run dir.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod run dir");
-    }
+    let run_dir = reachable_run_dir();
     let opts = RunOptions {
         paths: vec![
             root.join("scenarios/server-proxy-real-server"),
@@ -157,5 +168,78 @@ fn scenarios_pass_against_real_zabbix_server() {
     assert!(
         survivors.is_empty(),
         "processes survived their scenario: {survivors:#?}"
+    );
+}
+
+/// Run `folders` against a fresh PSK server per scenario, the harness connecting and
+/// accepting with the test's PSK; `accept` is the proxies' tls_accept in the server's
+/// database.
+fn run_psk(folders: &[&str], accept: &str) -> runner::RunResult {
+    let root = support::root();
+    let pki = tls_support::Pki::psk_only();
+    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
+    let run_dir = reachable_run_dir();
+    let opts = RunOptions {
+        paths: folders.iter().map(|f| root.join(f)).collect(),
+        vars: [
+            (
+                "PSK_IDENTITY".to_string(),
+                tls_support::IDENTITY.to_string(),
+            ),
+            ("PSK_FILE".into(), pki.file("good.psk")),
+            ("SERVER_PROXY_TLS_ACCEPT".into(), accept.into()),
+        ]
+        .into_iter()
+        .collect(),
+        jobs: 2,
+        timeout: std::time::Duration::from_secs(10),
+        start_peer: Some(support::load_profile("ci/peers/zabbix-server-6.0-psk.yaml")),
+        run_dir: run_dir.path().to_path_buf(),
+        tls: zbx_conform::transport::tls::TlsSettings {
+            accept: Some(vec!["psk".into()]),
+            ..pki.psk_client()
+        },
+        ..RunOptions::default()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let plan = rt
+        .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
+        .unwrap_or_else(|e| panic!("the run does not start: {e}"));
+    let r = rt.block_on(runner::run_jobs(catalog, plan.jobs, &opts, |_| {}));
+    let all = support::describe(&r);
+    assert!(!all.contains(&tls_support::PSK[..16]), "a key shows: {all}");
+    r
+}
+
+/// The real server whose proxies talk PSK (asked its version over PSK) passes the
+/// real-server suite with the harness playing both proxies encrypted (the passive one
+/// accepting PSK only), and refuses the active proxy's data in clear; a server that
+/// accepts plaintext from the proxy too (tls_accept 3) fails that refusal scenario.
+#[test]
+fn a_server_whose_proxies_talk_psk_serves_them_encrypted_and_refuses_them_in_clear() {
+    if !peer_available() {
+        return;
+    }
+    const REFUSAL: &str = "scenarios/server-proxy-real-server-tls";
+    let r = run_psk(&["scenarios/server-proxy-real-server", REFUSAL], "2");
+    support::assert_all_passed("zabbix-server-6.0-psk.yaml", &r, 6);
+    let polled = r
+        .scenarios
+        .iter()
+        .find(|s| s.file.ends_with("passive-polled.yaml"))
+        .expect("passive-polled ran");
+    assert_eq!(
+        polled.properties.get("tls.version").map(String::as_str),
+        Some("TLSv1.2"),
+        "the server polled over PSK: {:?}",
+        polled.properties
+    );
+
+    let r = run_psk(&[REFUSAL], "3");
+    assert_eq!(
+        *support::outcome_of(&r, "plaintext-proxy-refused.yaml"),
+        Outcome::Failed,
+        "{}",
+        support::describe(&r)
     );
 }

@@ -112,15 +112,6 @@ fn assert_no_key(r: &RunResult) {
     }
 }
 
-fn outcome_of<'a>(r: &'a RunResult, file: &str) -> &'a Outcome {
-    let s = r
-        .scenarios
-        .iter()
-        .find(|s| s.file.ends_with(file))
-        .unwrap_or_else(|| panic!("no result for {file}:\n{}", describe(r)));
-    &s.outcome
-}
-
 /// A key of the test's own (64 hex digits), for runs where the agent holds the key the
 /// refusal scenarios call wrong.
 fn wrong_key_file(dir: &std::path::Path) -> String {
@@ -333,7 +324,10 @@ fn each_refusal_scenario_fails_against_an_agent_that_accepts_it() {
     // Plaintext accepted too: the agent answers in clear.
     let r = run(agent_vars(IDENTITY, &good, "unencrypted,psk"), "plain");
     eprintln!("{}", describe(&r));
-    assert_eq!(*outcome_of(&r, "plaintext-refused.yaml"), Outcome::Failed);
+    assert_eq!(
+        *support::outcome_of(&r, "plaintext-refused.yaml"),
+        Outcome::Failed
+    );
     let plain = r
         .scenarios
         .iter()
@@ -347,7 +341,7 @@ fn each_refusal_scenario_fails_against_an_agent_that_accepts_it() {
         "right-psk-answered.yaml",
     ] {
         assert_eq!(
-            *outcome_of(&r, ok),
+            *support::outcome_of(&r, ok),
             Outcome::Passed,
             "{ok}\n{}",
             describe(&r)
@@ -361,8 +355,14 @@ fn each_refusal_scenario_fails_against_an_agent_that_accepts_it() {
     vars.push(("WRONG_PSK_FILE".into(), wrong.clone()));
     let r = run(vars, "key");
     eprintln!("{}", describe(&r));
-    assert_eq!(*outcome_of(&r, "wrong-key-refused.yaml"), Outcome::Failed);
-    assert_eq!(*outcome_of(&r, "right-psk-answered.yaml"), Outcome::Failed);
+    assert_eq!(
+        *support::outcome_of(&r, "wrong-key-refused.yaml"),
+        Outcome::Failed
+    );
+    assert_eq!(
+        *support::outcome_of(&r, "right-psk-answered.yaml"),
+        Outcome::Failed
+    );
     let detail = r
         .scenarios
         .iter()
@@ -384,11 +384,17 @@ fn each_refusal_scenario_fails_against_an_agent_that_accepts_it() {
     );
     eprintln!("{}", describe(&r));
     assert_eq!(
-        *outcome_of(&r, "wrong-identity-refused.yaml"),
+        *support::outcome_of(&r, "wrong-identity-refused.yaml"),
         Outcome::Failed
     );
-    assert_eq!(*outcome_of(&r, "right-psk-answered.yaml"), Outcome::Failed);
-    assert_eq!(*outcome_of(&r, "wrong-key-refused.yaml"), Outcome::Passed);
+    assert_eq!(
+        *support::outcome_of(&r, "right-psk-answered.yaml"),
+        Outcome::Failed
+    );
+    assert_eq!(
+        *support::outcome_of(&r, "wrong-key-refused.yaml"),
+        Outcome::Passed
+    );
     assert_no_key(&r);
 }
 
@@ -430,46 +436,14 @@ fn agentd_connecting_with_psk_passes_the_active_suite() {
 const AGENTD_CERT: &str = "ci/peers/zabbix-agentd-passive-cert.yaml";
 const CERT_REFUSALS: &str = "scenarios/tls-agent-cert";
 
-/// The agent's side with certificates: its own certificate (`server.*`), the CA it
-/// trusts and, when given, the subject it requires of the harness's certificate.
+/// The agent's side with certificates (see [`Pki::cert_peer_vars`]).
 fn cert_agent_vars(
     pki: &Pki,
     ca: &str,
     subject: Option<&str>,
     accept: &str,
 ) -> Vec<(String, String)> {
-    let mut v = vec![
-        ("CA_FILE".to_string(), ca.to_string()),
-        ("CERT_FILE".into(), pki.file("server.crt")),
-        ("KEY_FILE".into(), pki.file("server.key")),
-        ("AGENT_TLS_ACCEPT".into(), accept.into()),
-        // The scenarios' wrong certificates: another CA's, and the right CA's with
-        // another subject.
-        ("ROGUE_CERT_FILE".into(), pki.file("rogue.crt")),
-        ("ROGUE_KEY_FILE".into(), pki.file("rogue.key")),
-        ("OTHER_CERT_FILE".into(), pki.file("server.crt")),
-        ("OTHER_KEY_FILE".into(), pki.file("server.key")),
-    ];
-    if let Some(s) = subject {
-        v.push((
-            "TLS_SUBJECT_SETTING".into(),
-            format!("TLSServerCertSubject={s}"),
-        ));
-    }
-    v
-}
-
-/// The harness's side: `--tls-connect cert` with the client certificate, checking the
-/// agent's certificate subject.
-fn cert_run_tls(pki: &Pki) -> TlsSettings {
-    TlsSettings {
-        connect: Some("cert".into()),
-        ca_file: Some(pki.file("ca.crt")),
-        cert_file: Some(pki.file("client.crt")),
-        key_file: Some(pki.file("client.key")),
-        server_cert_subject: Some(tls_support::SERVER_SUBJECT.into()),
-        ..Default::default()
-    }
+    pki.cert_peer_vars(ca, subject, "AGENT_TLS_ACCEPT", accept)
 }
 
 /// A certificate-only agentd (TLSAccept=cert, TLSServerCertSubject set): the run asks it
@@ -496,7 +470,7 @@ fn agentd_with_certificates_only_passes_the_passive_suite_and_refuses() {
         &["scenarios/agent/passive", CERT_REFUSALS],
         &[],
         vars,
-        cert_run_tls(&pki),
+        pki.cert_client(),
         &run_dir,
     );
     support::assert_all_passed(AGENTD_CERT, &r, 7);
@@ -524,20 +498,14 @@ fn each_certificate_refusal_fails_against_an_agent_that_accepts_it() {
     let Some(pki) = Pki::with_certs() else {
         return;
     };
-    let both = pki.path("both-ca.crt");
-    let bundle = [pki.path("ca.crt"), pki.path("other-ca.crt")]
-        .iter()
-        .map(|p| std::fs::read_to_string(p).expect("read CA"))
-        .collect::<String>();
-    std::fs::write(&both, bundle).expect("write the CA bundle");
     let (_tmp, run_dir) = support::deep_run_dir("zbxc-agentd-cert-lenient-");
-    let vars = cert_agent_vars(&pki, &both.display().to_string(), None, "unencrypted,cert");
+    let vars = cert_agent_vars(&pki, &pki.both_cas(), None, "unencrypted,cert");
     let r = run_against(
         AGENTD_CERT,
         &[CERT_REFUSALS],
         &["6.0"],
         vars,
-        cert_run_tls(&pki),
+        pki.cert_client(),
         &run_dir,
     );
     eprintln!("{}", describe(&r));
@@ -546,9 +514,16 @@ fn each_certificate_refusal_fails_against_an_agent_that_accepts_it() {
         "unknown-ca-refused.yaml",
         "wrong-subject-refused.yaml",
     ] {
-        assert_eq!(*outcome_of(&r, refusal), Outcome::Failed, "{refusal}");
+        assert_eq!(
+            *support::outcome_of(&r, refusal),
+            Outcome::Failed,
+            "{refusal}"
+        );
     }
-    assert_eq!(*outcome_of(&r, "right-cert-answered.yaml"), Outcome::Passed);
+    assert_eq!(
+        *support::outcome_of(&r, "right-cert-answered.yaml"),
+        Outcome::Passed
+    );
 }
 
 /// The 7.0.22 agents of Debian 13 (the trixie root, ci/trixie/) with TLSAccept=psk: asked
@@ -607,7 +582,7 @@ fn agent2_with_certificates_only_answers_a_wrong_subject() {
         &["scenarios/agent/passive", CERT_REFUSALS],
         &[],
         vars,
-        cert_run_tls(&pki),
+        pki.cert_client(),
         &run_dir,
     );
     eprintln!("{}", describe(&r));

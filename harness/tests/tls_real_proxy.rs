@@ -1,19 +1,18 @@
 //! The real 6.0.14 zabbix_proxy (a GnuTLS build) with encryption on, started from
-//! profiles with a key written at test time: passive with TLSAccept=psk
-//! (ci/peers/zabbix-proxy-passive-psk.yaml), the harness playing the server over PSK,
-//! asking the proxy its version inside TLS, and the passive suite's server-facing
-//! scenarios (configuration, data, tasks, malformed requests) pass; active with
-//! TLSConnect=psk (ci/peers/zabbix-proxy-active-psk.yaml), and the whole active suite
-//! passes with the harness as a trapper accepting PSK. A proxy also answers an agent's
-//! request over a connection type the host does not accept with the documented `failed`
-//! reply (scenarios/server-proxy-tls).
-//!
-//! Left out: the scenarios that also play a sender or an agent towards the proxy
-//! (config-push, config-large, data-ack, data-more, data-no-ack,
-//! data-auto-registration). Their host is configured with tls_accept=1 (unencrypted) in
-//! the pushed configuration, so a value sent over PSK is counted failed and a PSK-only
-//! proxy refuses a plaintext one: running them encrypted needs the host's PSK in the
-//! configuration the scenario pushes.
+//! profiles with keys and certificates made at test time:
+//! - passive with TLSAccept=psk (ci/peers/zabbix-proxy-passive-psk.yaml): the harness
+//!   plays the server over PSK, asking the proxy its version inside TLS; the passive
+//!   scenarios that also send values or ask for checks as a sender or an agent pass, the
+//!   configuration they push naming the run's PSK for the host (`${tls_psk}`). The whole
+//!   passive suite runs over PSK and certificates, at 6.0 and 7.0, as lines of
+//!   ci/matrix.tsv;
+//! - the proxy refusal scenarios (scenarios/tls-proxy, scenarios/tls-proxy-cert) pass
+//!   against PSK-only and certificate-only proxies, and each fails against a proxy that
+//!   accepts what it refuses;
+//! - active with TLSConnect=psk (ci/peers/zabbix-proxy-active-psk.yaml): the whole active
+//!   suite passes with the harness as a trapper accepting PSK;
+//! - a proxy answers an agent's request over a connection type the host does not accept
+//!   with the documented `failed` reply (scenarios/server-proxy-tls).
 //!
 //! A missing proxy skips with a message, except under CI=true, where it fails.
 
@@ -30,21 +29,19 @@ use zbx_conform::transport::tls::TlsSettings;
 
 const PROFILE: &str = "ci/peers/zabbix-proxy-passive-psk.yaml";
 
-/// The passive suite's scenarios at 6.0 that only play the server.
-const SERVER_FACING: &[&str] = &[
-    "config-without-data.yaml",
-    "data-compressed.yaml",
-    "data-discovery.yaml",
-    "data-interface-availability.yaml",
-    "data-tasks.yaml",
-    "invalid-json.yaml",
-    "tasks-results.yaml",
-    "tasks.yaml",
-    "unknown-request.yaml",
+/// The passive suite's scenarios that also play a sender or an agent towards the proxy,
+/// for a host (or an auto-registration) the configuration they push lets in over PSK.
+const HOSTS_OVER_PSK: &[&str] = &[
+    "config-push.yaml",
+    "config-large.yaml",
+    "data-ack.yaml",
+    "data-more.yaml",
+    "data-no-ack.yaml",
+    "data-auto-registration.yaml",
 ];
 
 #[test]
-fn a_psk_only_passive_proxy_passes_the_server_facing_suite_over_psk() {
+fn a_psk_only_passive_proxy_takes_values_and_registrations_over_psk() {
     if support::require_binary("ZABBIX_PROXY", "/usr/sbin/zabbix_proxy").is_none() {
         return;
     }
@@ -52,7 +49,7 @@ fn a_psk_only_passive_proxy_passes_the_server_facing_suite_over_psk() {
     let (_tmp, run_dir) = support::deep_run_dir("zbxc-proxy-psk-");
     let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
     let opts = RunOptions {
-        paths: SERVER_FACING
+        paths: HOSTS_OVER_PSK
             .iter()
             .map(|f| root().join("scenarios/server-proxy/passive").join(f))
             .collect(),
@@ -66,12 +63,7 @@ fn a_psk_only_passive_proxy_passes_the_server_facing_suite_over_psk() {
         timeout: Duration::from_secs(10),
         start_peer: Some(support::load_profile(PROFILE)),
         run_dir: run_dir.clone(),
-        tls: TlsSettings {
-            connect: Some("psk".into()),
-            psk_identity: Some(IDENTITY.into()),
-            psk_file: Some(pki.file("good.psk")),
-            ..Default::default()
-        },
+        tls: pki.psk_client(),
         ..RunOptions::default()
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -81,11 +73,13 @@ fn a_psk_only_passive_proxy_passes_the_server_facing_suite_over_psk() {
     assert_eq!(plan.peers.len(), 1, "one peer asked");
     assert_eq!(plan.peers[0].protocol, "6.0", "{:?}", plan.peers[0]);
     let r = rt.block_on(runner::run_jobs(catalog, plan.jobs, &opts, |_| {}));
-    support::assert_all_passed(PROFILE, &r, SERVER_FACING.len());
+    support::assert_all_passed(PROFILE, &r, HOSTS_OVER_PSK.len());
+    // Every scenario spoke PSK. The identity itself shows redacted: the configuration
+    // pushed it as a host's `tls_psk_identity`, a secret field, so reports scrub it.
     for s in &r.scenarios {
         assert_eq!(
             s.properties.get("tls.psk-identity").map(String::as_str),
-            Some(IDENTITY),
+            Some("[redacted]"),
             "{}: {:?}",
             s.name,
             s.properties
@@ -93,6 +87,7 @@ fn a_psk_only_passive_proxy_passes_the_server_facing_suite_over_psk() {
     }
     let all = describe(&r);
     assert!(!all.contains(&PSK[..16]), "a key shows: {all}");
+    assert!(!all.contains(IDENTITY), "the pushed identity shows: {all}");
 }
 
 const WRONG_TYPE: &str = "scenarios/server-proxy-tls/wrong-connection-type.yaml";
@@ -196,4 +191,142 @@ fn an_active_proxy_connecting_with_psk_passes_the_active_suite() {
     }
     let all = describe(&r);
     assert!(!all.contains(&PSK[..16]), "a key shows: {all}");
+}
+
+/// Run `folder` at 6.0 with a fresh passive proxy per scenario from `profile`.
+fn run_refusals(
+    profile: &str,
+    folder: &str,
+    vars: Vec<(String, String)>,
+    tls: TlsSettings,
+    run_dir: &std::path::Path,
+) -> zbx_conform::runner::RunResult {
+    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
+    let opts = RunOptions {
+        paths: vec![root().join(folder)],
+        versions: vec!["6.0".into()],
+        vars: vars.into_iter().collect(),
+        jobs: 2,
+        timeout: Duration::from_secs(10),
+        start_peer: Some(support::load_profile(profile)),
+        run_dir: run_dir.to_path_buf(),
+        tls,
+        ..RunOptions::default()
+    };
+    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}))
+}
+
+fn psk_vars(identity: &str, key_file: &str, accept: &str) -> Vec<(String, String)> {
+    vec![
+        ("PSK_IDENTITY".to_string(), identity.to_string()),
+        ("PSK_FILE".into(), key_file.to_string()),
+        ("PROXY_TLS_ACCEPT".into(), accept.into()),
+    ]
+}
+
+const PSK_REFUSALS: &str = "scenarios/tls-proxy";
+const CERT_REFUSALS: &str = "scenarios/tls-proxy-cert";
+const CERT_PROFILE: &str = "ci/peers/zabbix-proxy-passive-cert.yaml";
+
+/// The PSK refusal scenarios pass against a PSK-only proxy, and each fails against a
+/// proxy that accepts what it refuses: one that takes plaintext too, one whose key is
+/// the scenario's wrong key, one whose identity is the scenario's wrong identity.
+#[test]
+fn each_psk_refusal_passes_against_a_psk_only_proxy_and_fails_against_a_lenient_one() {
+    if support::require_binary("ZABBIX_PROXY", "/usr/sbin/zabbix_proxy").is_none() {
+        return;
+    }
+    let pki = Pki::psk_only();
+    let good = pki.file("good.psk");
+    let wrong = pki.file("wrong.psk");
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-proxy-refuse-");
+    let run = |vars, sub: &str| {
+        let mut vars: Vec<(String, String)> = vars;
+        vars.push(("WRONG_PSK_FILE".into(), wrong.clone()));
+        run_refusals(
+            PROFILE,
+            PSK_REFUSALS,
+            vars,
+            pki.psk_client(),
+            &run_dir.join(sub),
+        )
+    };
+    let r = run(psk_vars(IDENTITY, &good, "psk"), "strict");
+    support::assert_all_passed("a PSK-only proxy", &r, 3);
+    let all = describe(&r);
+    assert!(!all.contains(&PSK[..16]), "a key shows: {all}");
+
+    use zbx_conform::runner::Outcome;
+    for (vars, sub, fails) in [
+        (
+            psk_vars(IDENTITY, &good, "unencrypted,psk"),
+            "plain",
+            "plaintext-refused.yaml",
+        ),
+        (
+            psk_vars(IDENTITY, &wrong, "psk"),
+            "key",
+            "wrong-key-refused.yaml",
+        ),
+        (
+            psk_vars("zbx-conform wrong identity", &good, "psk"),
+            "identity",
+            "wrong-identity-refused.yaml",
+        ),
+    ] {
+        let r = run(vars, sub);
+        assert_eq!(
+            *support::outcome_of(&r, fails),
+            Outcome::Failed,
+            "{sub}: {}",
+            describe(&r)
+        );
+    }
+}
+
+/// A certificate-only passive proxy (TLSAccept=cert, TLSServerCertSubject set) is asked
+/// its version over TLS and passes the certificate refusal scenarios: plaintext closed, a
+/// certificate from an unknown CA and one of another subject refused. Against a proxy
+/// that accepts plaintext, trusts both CAs and requires no subject, each fails.
+#[test]
+fn each_certificate_refusal_passes_against_a_strict_proxy_and_fails_against_a_lenient_one() {
+    if support::require_binary("ZABBIX_PROXY", "/usr/sbin/zabbix_proxy").is_none() {
+        return;
+    }
+    let Some(pki) = Pki::with_certs() else {
+        return;
+    };
+    let (_tmp, run_dir) = support::deep_run_dir("zbxc-proxy-cert-refuse-");
+    let run = |ca: &str, subject, accept, sub: &str| {
+        let vars = pki.cert_peer_vars(ca, subject, "PROXY_TLS_ACCEPT", accept);
+        run_refusals(
+            CERT_PROFILE,
+            CERT_REFUSALS,
+            vars,
+            pki.cert_client(),
+            &run_dir.join(sub),
+        )
+    };
+    let r = run(
+        &pki.file("ca.crt"),
+        Some(tls_support::CLIENT_SUBJECT),
+        "cert",
+        "strict",
+    );
+    support::assert_all_passed("a certificate-only proxy", &r, 3);
+    let r = run(&pki.both_cas(), None, "unencrypted,cert", "lenient");
+    for f in [
+        "plaintext-refused.yaml",
+        "unknown-ca-refused.yaml",
+        "wrong-subject-refused.yaml",
+    ] {
+        assert_eq!(
+            *support::outcome_of(&r, f),
+            zbx_conform::runner::Outcome::Failed,
+            "{f}: {}",
+            describe(&r)
+        );
+    }
 }

@@ -337,7 +337,15 @@ fn a_bad_tls_value_in_a_scenario_is_a_lint_error_at_its_line() {
 /// Only the scenarios a real client must drive are skipped.
 #[test]
 fn the_tls_suites_run_against_the_reference_peers_by_default() {
-    let r = support::run(&["scenarios/tls", "scenarios/tls-agent"], None, WAIT);
+    let r = support::run(
+        &[
+            "scenarios/tls",
+            "scenarios/tls-agent",
+            "scenarios/tls-proxy",
+        ],
+        None,
+        WAIT,
+    );
     let mut passed = 0;
     for s in &r.scenarios {
         let file = s.file.display().to_string();
@@ -364,8 +372,76 @@ fn the_tls_suites_run_against_the_reference_peers_by_default() {
             );
         }
     }
-    // 4 refusal-suite scenarios and the sender one at six versions, the active agent at 6.0.
-    assert!(passed >= 25, "only {passed} passed:\n{}", describe(&r));
+    // 4 agent and 3 proxy refusal scenarios and the sender one at six versions, the
+    // active agent at 6.0.
+    assert!(passed >= 43, "only {passed} passed:\n{}", describe(&r));
+}
+
+/// The passive proxy scenarios that also send values or register an agent run over PSK
+/// against the built-in passive proxy: the configuration they push names the run's
+/// identity and key for the host (`${tls_psk_identity}`, `${tls_psk}`), and the
+/// registration reports the connection type the harness used (`tls_accepted` 2, which a
+/// proxy that always reported 1 would fail). With certificates the registration steps
+/// are skipped (`when: { tls: [unencrypted, psk] }`: Zabbix does not auto-register over
+/// certificates) and the rest passes.
+#[test]
+fn the_passive_proxy_suite_pushes_the_runs_psk_for_its_hosts() {
+    let pki = Pki::with_certs();
+    let psk = Pki::psk_only();
+    let root = support::root();
+    let paths: Vec<_> = ["data-ack.yaml", "data-auto-registration.yaml"]
+        .iter()
+        .map(|f| root.join("scenarios/server-proxy/passive").join(f))
+        .collect();
+    let run = |tls: TlsSettings| {
+        support::run_opts(&RunOptions {
+            paths: paths.clone(),
+            versions: vec!["6.0".into(), "7.0".into()],
+            jobs: 4,
+            timeout: WAIT,
+            tls,
+            ..RunOptions::default()
+        })
+    };
+    let r = run(TlsSettings {
+        connect: Some("psk".into()),
+        ..psk_settings(&psk, "good.psk")
+    });
+    assert_eq!(r.scenarios.len(), 4, "{}", describe(&r));
+    for s in &r.scenarios {
+        assert_eq!(s.outcome, Outcome::Passed, "{}", describe(&r));
+        assert!(
+            s.properties.contains_key("tls.psk-identity"),
+            "{:?}",
+            s.properties
+        );
+    }
+    assert!(!describe(&r).contains(&tls_support::PSK[..16]));
+
+    let Some(pki) = pki else {
+        return;
+    };
+    let r = run(TlsSettings {
+        connect: Some("cert".into()),
+        ca_file: Some(pki.file("ca.crt")),
+        cert_file: Some(pki.file("client.crt")),
+        key_file: Some(pki.file("client.key")),
+        ..Default::default()
+    });
+    for s in &r.scenarios {
+        assert_eq!(s.outcome, Outcome::Passed, "{}", describe(&r));
+        let skipped = s
+            .steps
+            .iter()
+            .filter(|st| matches!(&st.outcome, Outcome::Skipped(why) if why.contains("when tls")))
+            .count();
+        let expected = if s.file.ends_with("data-auto-registration.yaml") {
+            2
+        } else {
+            0
+        };
+        assert_eq!(skipped, expected, "{}: {:?}", s.name, s.steps);
+    }
 }
 
 /// `serve agent-passive --tls-accept psk …` is a long-lived PSK-only agent: `run --peer`

@@ -15,7 +15,8 @@
 //!   `dns` (the real 6.0.14 proxy resolved 127.0.0.1 to `localhost`, 7.0.22 sent none).
 //! - auto registration: every `active checks` request, of an unknown host or a known
 //!   one (both real proxies register known hosts too): host, ip, dns, port, metadata,
-//!   flags (1 for an IP `interface`, 2 for a DNS name), tls_accepted 1; port and flags
+//!   flags (1 for an IP `interface`, 2 for a DNS name), tls_accepted (the request's
+//!   connection type: 1 unencrypted, 2 PSK, 4 certificate); port and flags
 //!   are strings up to 6.4 and numbers from 7.0, as measured.
 //! - host data (6.4+): the first `active check heartbeat` of a configured host queues
 //!   `active_status` 1; hosts a configuration removes queue 0. The queue empties when a
@@ -404,7 +405,7 @@ impl Sections {
                     },
                 );
             }
-            row.insert("tls_accepted".into(), json!(1));
+            row.insert("tls_accepted".into(), json!(connection.bit()));
             push_row(&mut g.autoreg, Value::Object(row));
         }
         let accept = g.tls_accept.get(host).copied().unwrap_or(1);

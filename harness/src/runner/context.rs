@@ -38,6 +38,9 @@ pub struct ScenarioContext {
     /// TLS settings of the scenario (`tls:`) with the run's `--tls-*` options over them;
     /// a step's own `tls:` goes over both.
     pub tls: crate::transport::tls::TlsSettings,
+    /// How the harness connects to the peer under the scenario-level settings (what a
+    /// step's `when: { tls: ... }` compares with).
+    pub connect_mode: crate::transport::tls::TlsMode,
     /// The scenario file's folder: relative TLS file names are taken from there.
     pub scenario_dir: Option<std::path::PathBuf>,
     /// What TLS each connection spoke, by step index, for the report.

@@ -210,19 +210,55 @@ async fn start_reference(
 /// run's `--tls-*` options; see [`TlsConfig::mirrored`]). Settings that cannot be used
 /// leave the peer in plaintext: the first step that connects reports them, with the line.
 fn reference_tls(ctx: &ScenarioContext) -> TlsConfig {
+    scenario_tls(ctx)
+        .map(|cfg| cfg.mirrored())
+        .unwrap_or_else(TlsConfig::plaintext)
+}
+
+/// The scenario's encryption (its `tls:` block under the run's `--tls-*` options),
+/// variables expanded and files read; `None` when nothing is set or a setting cannot be
+/// used (the first step that connects reports why, with its line).
+fn scenario_tls(ctx: &ScenarioContext) -> Option<TlsConfig> {
     let mut settings = ctx.tls.clone();
     if settings.is_empty() {
-        return TlsConfig::plaintext();
+        return None;
     }
     for (_, value) in settings.fields_mut() {
-        match ctx.vars.expand_str(value) {
-            Ok(v) => *value = v,
-            Err(_) => return TlsConfig::plaintext(),
-        }
+        *value = ctx.vars.expand_str(value).ok()?;
     }
-    TlsConfig::load(&settings, ctx.scenario_dir.as_deref())
-        .map(|cfg| cfg.mirrored())
-        .unwrap_or_else(|_| TlsConfig::plaintext())
+    TlsConfig::load(&settings, ctx.scenario_dir.as_deref()).ok()
+}
+
+/// Built-in variables that describe how the harness connects to the peer, so that a
+/// configuration the scenario pushes can let the harness's own connections in: a proxy
+/// checks a sender's or an agent's connection against the host's `tls_accept` (and, for
+/// PSK, its `tls_psk_identity` and `tls_psk`), and an auto-registration against the
+/// `autoreg_tls_accept` setting. In a plaintext run they describe a plaintext
+/// connection, so the same scenario runs either way:
+/// - `tls_connect_type`: the connection type as Zabbix numbers it (1 unencrypted,
+///   2 PSK, 4 certificate);
+/// - `tls_host_accept`: that type or unencrypted (1, 3 or 5);
+/// - `tls_autoreg_accept`: unencrypted, and PSK in a PSK run (1 or 3): Zabbix
+///   auto-registers over those two only;
+/// - `tls_psk_identity`, `tls_psk`: the run's PSK identity and key (hex), empty without
+///   PSK. The key joins the values scrubbed from every report.
+pub fn set_connection_vars(ctx: &mut ScenarioContext) {
+    let cfg = scenario_tls(ctx).unwrap_or_else(TlsConfig::plaintext);
+    ctx.connect_mode = cfg.connect;
+    let bit = cfg.connect.bit();
+    let (identity, key) = match &cfg.psk {
+        Some(psk) => (psk.identity().to_string(), psk.hex().to_string()),
+        None => (String::new(), String::new()),
+    };
+    if !key.is_empty() {
+        ctx.secrets
+            .add_value(&serde_json::Value::String(key.clone()));
+    }
+    ctx.vars.set("tls_connect_type", bit.into());
+    ctx.vars.set("tls_host_accept", (bit | 1).into());
+    ctx.vars.set("tls_autoreg_accept", ((bit & 2) | 1).into());
+    ctx.vars.set("tls_psk_identity", identity.into());
+    ctx.vars.set("tls_psk", key.into());
 }
 
 /// A failed pseudo-step for the lines of the started peer's log that its profile

@@ -178,6 +178,7 @@ pub async fn run_one(
     let start = Instant::now();
     let s = &job.scenario.scenario;
     let mut ctx = new_context(catalog, schemas, job, opts, budget);
+    lifecycle::set_connection_vars(&mut ctx);
     let mut result = new_result(job);
     if let Some(id) = &job.peer {
         ctx.transcript.note(format!("{id} ({})", id.found.how));
@@ -272,6 +273,7 @@ fn new_context(
             .unwrap_or_default()
             .overlaid(&opts.tls),
         scenario_dir: job.scenario.path.parent().map(|d| d.to_path_buf()),
+        connect_mode: crate::transport::tls::TlsMode::Unencrypted,
         tls_seen: Vec::new(),
         progress: opts
             .progress

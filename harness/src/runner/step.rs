@@ -223,19 +223,29 @@ impl StepRunner<'_> {
         let Some(when) = &step.when else {
             return Ok(None);
         };
-        let conds = when.version.to_vec();
-        let mut any = false;
+        let conds = when.versions();
+        let mut any = conds.is_empty();
         for c in &conds {
             any |= version_matches(c, &self.ctx.version)
                 .map_err(|e| format!("line {line}: when: {e}"))?;
         }
-        Ok((!any).then(|| {
-            format!(
+        if !any {
+            return Ok(Some(format!(
                 "when {} does not match version {}",
                 conds.join(" | "),
                 self.ctx.version
-            )
-        }))
+            )));
+        }
+        let types = when.tls.as_ref().map(|t| t.to_vec()).unwrap_or_default();
+        let connect = self.ctx.connect_mode.as_str();
+        Ok(
+            (!types.is_empty() && !types.iter().any(|t| t == connect)).then(|| {
+                format!(
+                    "when tls {} does not match this run's connection type {connect}",
+                    types.join(" | ")
+                )
+            }),
+        )
     }
 
     /// Put what went wrong into the step's result: failed checks, a scenario that cannot

@@ -18,7 +18,6 @@ use super::model::{Action, Expect, Message, Scenario, Spanned, Step, Versions};
 use super::names::split_qualified;
 use super::structure::top_key_location;
 use super::vars::referenced_names;
-use super::when::any_matches;
 use crate::catalog::{compare_versions, Catalog};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -34,6 +33,11 @@ pub const BUILTIN_VARS: &[&str] = &[
     "peer",
     "test_psk_file",
     "test_wrong_psk_file",
+    "tls_connect_type",
+    "tls_host_accept",
+    "tls_autoreg_accept",
+    "tls_psk_identity",
+    "tls_psk",
 ];
 
 /// Every finding of a scenario, errors and warnings, in file order; empty when the
@@ -196,14 +200,7 @@ impl<'a> Linter<'a> {
             // The versions this step can run in: the enclosing ones filtered by `when`.
             let applicable: Vec<String> = match &step.when {
                 None => versions.to_vec(),
-                Some(w) => {
-                    let conds = w.version.to_vec();
-                    versions
-                        .iter()
-                        .filter(|v| any_matches(&conds, v).unwrap_or(true))
-                        .cloned()
-                        .collect()
-                }
+                Some(w) => versions.iter().filter(|v| w.runs_at(v)).cloned().collect(),
             };
             if let Some(x) = &step.exchange {
                 self.message(here, &x.send, &applicable);

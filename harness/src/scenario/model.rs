@@ -67,9 +67,7 @@ impl Scenario {
         fn walk(steps: &[Spanned<Step>], version: &str, out: &mut Vec<String>) {
             for sp in steps {
                 let step = &sp.value;
-                let runs = step.when.as_ref().is_none_or(|w| {
-                    super::when::any_matches(&w.version.to_vec(), version).unwrap_or(true)
-                });
+                let runs = step.when.as_ref().is_none_or(|w| w.runs_at(version));
                 if !runs {
                     continue;
                 }
@@ -289,12 +287,34 @@ impl TlsSpec {
     }
 }
 
-/// Version condition: `when: { version: ">=6.4" }` or a list of such conditions,
-/// any of which may match (`["5.4", "6.0"]`).
+/// When a step runs: `when: { version: ">=6.4" }` or a list of version conditions, any
+/// of which may match (`["5.4", "6.0"]`); `when: { tls: [unencrypted, psk] }`, the
+/// connection types of the harness (its scenario-level `connect`) the step runs with. A
+/// step runs when every condition given matches.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct When {
-    pub version: OneOrMany<String>,
+    #[serde(default)]
+    pub version: Option<OneOrMany<String>>,
+    #[serde(default)]
+    pub tls: Option<OneOrMany<String>>,
+}
+
+impl When {
+    /// The version conditions, empty when none are given (every version).
+    pub fn versions(&self) -> Vec<String> {
+        self.version
+            .as_ref()
+            .map(OneOrMany::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// Whether the version conditions let the step run at `version` (an unparsable
+    /// condition is the loader's finding, not this answer's).
+    pub fn runs_at(&self, version: &str) -> bool {
+        let conds = self.versions();
+        conds.is_empty() || super::when::any_matches(&conds, version).unwrap_or(true)
+    }
 }
 
 /// A value written either alone or as a list.

@@ -202,13 +202,20 @@ impl Checker<'_> {
             self.tls(t);
         }
         if let Some(w) = &step.when {
-            let conds = w.version.to_vec();
-            if conds.is_empty() {
+            if w.version.as_ref().is_some_and(|v| v.to_vec().is_empty()) {
                 self.push(at, "`when.version` must list at least one condition");
             }
-            for c in conds {
+            if w.version.is_none() && w.tls.is_none() {
+                self.push(at, "`when` needs `version`, `tls` or both");
+            }
+            for c in w.versions() {
                 if let Err(e) = VersionCondition::parse(&c) {
                     self.push(at, format!("in `when`: {e}"));
+                }
+            }
+            for t in w.tls.as_ref().map(|t| t.to_vec()).unwrap_or_default() {
+                if let Err(e) = crate::transport::tls::TlsMode::parse(&t) {
+                    self.push(at, format!("in `when.tls`: {e}"));
                 }
             }
         }
@@ -727,6 +734,34 @@ mod tests {
             "{bad:?}"
         );
         assert!(check_text(&text("      others: skip\n")).is_empty());
+    }
+
+    /// `when.tls` takes Zabbix's connection type names; an empty `when` is an error.
+    #[test]
+    fn when_tls_names_connection_types() {
+        let text = |when: &str| {
+            format!(
+                "name: x\nfamily: server-proxy\nversions: [\"6.0\"]\nplays: server\n\
+                 steps:\n  - sleep: 1s\n    when: {when}\n"
+            )
+        };
+        let errors =
+            |t: &str| match crate::scenario::loader::parse_str(std::path::Path::new("s.yaml"), t) {
+                Ok(_) => String::new(),
+                Err(e) => e.to_string(),
+            };
+        assert_eq!(errors(&text("{ tls: [unencrypted, psk] }")), "");
+        assert_eq!(errors(&text("{ version: \">=6.4\", tls: cert }")), "");
+        let bad = errors(&text("{ tls: [psk, certificate] }"));
+        assert!(
+            bad.contains("when.tls") && bad.contains("certificate"),
+            "{bad}"
+        );
+        let empty = errors(&text("{}"));
+        assert!(
+            empty.contains("`when` needs `version`, `tls` or both"),
+            "{empty}"
+        );
     }
 
     #[test]

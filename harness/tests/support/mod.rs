@@ -478,3 +478,14 @@ pub fn scenario_result(
         duration: std::time::Duration::from_millis(1500),
     }
 }
+
+/// The outcome of the scenario whose file ends in `file` (a panic naming the results
+/// when it did not run).
+pub fn outcome_of<'a>(r: &'a RunResult, file: &str) -> &'a zbx_conform::runner::Outcome {
+    let s = r
+        .scenarios
+        .iter()
+        .find(|s| s.file.ends_with(file))
+        .unwrap_or_else(|| panic!("no result for {file}:\n{}", describe(r)));
+    &s.outcome
+}

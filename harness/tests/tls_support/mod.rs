@@ -58,6 +58,72 @@ impl Pki {
         self.dir.path().join(name)
     }
 
+    /// A certificate-only peer's side, as profile variables: its own certificate
+    /// (`server.*`), the CA file it trusts (`ca`), what it accepts (in the variable
+    /// `accept_var`, e.g. AGENT_TLS_ACCEPT), the subject it requires of the harness's
+    /// certificate when given, and the refusal scenarios' wrong certificates: another
+    /// CA's (`rogue.*`), and the right CA's with another subject (`server.*`).
+    pub fn cert_peer_vars(
+        &self,
+        ca: &str,
+        subject: Option<&str>,
+        accept_var: &str,
+        accept: &str,
+    ) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("CA_FILE".to_string(), ca.to_string()),
+            ("CERT_FILE".into(), self.file("server.crt")),
+            ("KEY_FILE".into(), self.file("server.key")),
+            (accept_var.into(), accept.into()),
+            ("ROGUE_CERT_FILE".into(), self.file("rogue.crt")),
+            ("ROGUE_KEY_FILE".into(), self.file("rogue.key")),
+            ("OTHER_CERT_FILE".into(), self.file("server.crt")),
+            ("OTHER_KEY_FILE".into(), self.file("server.key")),
+        ];
+        if let Some(s) = subject {
+            v.push((
+                "TLS_SUBJECT_SETTING".into(),
+                format!("TLSServerCertSubject={s}"),
+            ));
+        }
+        v
+    }
+
+    /// The harness's side with PSK: `--tls-connect psk` with [`IDENTITY`] and
+    /// `good.psk`.
+    pub fn psk_client(&self) -> zbx_conform::transport::tls::TlsSettings {
+        zbx_conform::transport::tls::TlsSettings {
+            connect: Some("psk".into()),
+            psk_identity: Some(IDENTITY.into()),
+            psk_file: Some(self.file("good.psk")),
+            ..Default::default()
+        }
+    }
+
+    /// The harness's side: `--tls-connect cert` with the client certificate, checking
+    /// the peer's certificate subject.
+    pub fn cert_client(&self) -> zbx_conform::transport::tls::TlsSettings {
+        zbx_conform::transport::tls::TlsSettings {
+            connect: Some("cert".into()),
+            ca_file: Some(self.file("ca.crt")),
+            cert_file: Some(self.file("client.crt")),
+            key_file: Some(self.file("client.key")),
+            server_cert_subject: Some(SERVER_SUBJECT.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A CA file that trusts both CAs (`both-ca.crt`), for a peer that accepts the
+    /// "unknown CA" too.
+    pub fn both_cas(&self) -> String {
+        let bundle = [self.path("ca.crt"), self.path("other-ca.crt")]
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("read CA"))
+            .collect::<String>();
+        std::fs::write(self.path("both-ca.crt"), bundle).expect("write the CA bundle");
+        self.file("both-ca.crt")
+    }
+
     /// `path(name)` as a string, for settings.
     pub fn file(&self, name: &str) -> String {
         self.path(name).display().to_string()

@@ -95,8 +95,9 @@ impl PskCredentials {
         &self.key
     }
 
-    /// The key as written in its file: only for the list of values scrubbed from every
-    /// report, so that a key a peer echoes back is never shown.
+    /// The key as written in its file: for the list of values scrubbed from every report
+    /// (so that a key a peer echoes back is never shown), and for a configuration the
+    /// harness pushes that must name it (`${tls_psk}`, scrubbed the same way).
     pub fn hex(&self) -> &str {
         &self.hex
     }
