@@ -228,11 +228,13 @@ struct TlsArgs {
     /// The private key of --tls-cert-file, PEM (TLSKeyFile)
     #[arg(long, value_name = "FILE")]
     tls_key_file: Option<PathBuf>,
-    /// Required issuer of the peer's certificate, RFC 4514 (CN=..,O=..) (TLSServerCertIssuer)
-    #[arg(long, value_name = "DN")]
+    /// Required issuer of the peer's certificate, RFC 4514 (CN=..,O=..) (TLSServerCertIssuer;
+    /// zabbix_get's --tls-agent-cert-issuer is accepted too)
+    #[arg(long, value_name = "DN", alias = "tls-agent-cert-issuer")]
     tls_server_cert_issuer: Option<String>,
-    /// Required subject of the peer's certificate, RFC 4514 (TLSServerCertSubject)
-    #[arg(long, value_name = "DN")]
+    /// Required subject of the peer's certificate, RFC 4514 (TLSServerCertSubject;
+    /// zabbix_get's --tls-agent-cert-subject is accepted too)
+    #[arg(long, value_name = "DN", alias = "tls-agent-cert-subject")]
     tls_server_cert_subject: Option<String>,
     /// TLS 1.2 cipher list, OpenSSL syntax [default: Zabbix's]
     #[arg(long, value_name = "CIPHERS")]
