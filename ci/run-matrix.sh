@@ -136,6 +136,13 @@ while read -r version label scenarios profile vars; do
     name="$version-$label"
     log "== $name: $scenarios against $profile"
     started=$(($(date +%s%N) / 1000000))
+    # A line can take minutes: say every 30 s that it is still going.
+    (
+        while sleep 30; do
+            log "$name: still running ($((($(date +%s%N) / 1000000 - started) / 1000)) s; its output: $OUT/$name.txt)"
+        done
+    ) &
+    heartbeat=$!
     set +e
     if [[ $profile == certify:* ]]; then
         "$ZBXC" certify-plugin "${profile#certify:}" --version "$version" \
@@ -183,6 +190,8 @@ while read -r version label scenarios profile vars; do
             --junit "$OUT/$name.xml" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
     fi
     rc=$?
+    kill "$heartbeat" 2>/dev/null
+    wait "$heartbeat" 2>/dev/null
     set -e
     elapsed=$(($(date +%s%N) / 1000000 - started))
     counts=$(tail -n 1 "$OUT/$name.txt")

@@ -485,22 +485,7 @@ fn results_come_in_a_stable_order_and_the_matrix_shows_the_selected_versions() {
 #[test]
 fn a_long_step_says_what_it_is_still_waiting_for() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("waits.yaml");
-    std::fs::write(
-        &path,
-        r#"name: nobody connects
-family: server-proxy
-versions: ["6.0"]
-plays: server
-listen: 127.0.0.1:0
-steps:
-  - name: heartbeat
-    accept:
-      expect: { kind: active.proxy-heartbeat.request, within: 1s }
-      reply: { json: { response: success } }
-"#,
-    )
-    .unwrap();
+    let path = waiting_scenario(dir.path());
     let o = zbx([
         "run".as_ref(),
         path.as_os_str(),
@@ -558,4 +543,125 @@ fn a_hanging_plugin_is_not_a_silent_certification() {
         "{}",
         text(&o)
     );
+}
+
+/// The scenario of [`a_long_step_says_what_it_is_still_waiting_for`]: nobody connects
+/// within 1 s.
+fn waiting_scenario(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("waits.yaml");
+    std::fs::write(
+        &path,
+        r#"name: nobody connects
+family: server-proxy
+versions: ["6.0"]
+plays: server
+listen: 127.0.0.1:0
+steps:
+  - name: heartbeat
+    accept:
+      expect: { kind: active.proxy-heartbeat.request, within: 1s }
+      reply: { json: { response: success } }
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// On a terminal the wait is a live status line on stderr, redrawn in place (erase,
+/// carriage return) with the count of tests, the time against the limit and what is
+/// awaited; no "still waiting" lines; the result line comes after the status line is
+/// erased. The terminal is the one `script` makes.
+#[test]
+fn on_a_terminal_a_live_status_line_shows_the_wait() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "the script command (util-linux) is missing and CI=true"
+        );
+        eprintln!("SKIPPED: no `script` command to make a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = waiting_scenario(dir.path());
+    let cmd = format!(
+        "'{}' run '{}' --no-matrix --color never",
+        env!("CARGO_BIN_EXE_zbx-conform"),
+        scenario.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .current_dir(support::root())
+        .env("COLUMNS", "200")
+        .output()
+        .expect("script runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let frames: Vec<&str> = out
+        .split("\r\x1b[2K")
+        .filter(|f| f.contains("waiting for"))
+        .collect();
+    assert!(!frames.is_empty(), "no status line drawn: {out:?}");
+    let frame = frames[0];
+    assert!(frame.contains(" 0/1 · "), "{frame:?}");
+    assert!(frame.contains(" of 1 s"), "{frame:?}");
+    assert!(
+        frame.contains("nobody connects [6.0]: waiting for the peer to connect with a"),
+        "{frame:?}"
+    );
+    assert!(!out.contains("still waiting"), "{out:?}");
+    let fail = out.find("FAIL ").expect("a result line");
+    let last_erase = out[..fail]
+        .rfind("\r\x1b[2K")
+        .expect("erased before the result");
+    assert!(
+        out[last_erase..fail]
+            .trim_start_matches("\r\x1b[2K")
+            .is_empty(),
+        "the result line starts on a clean line: {out:?}"
+    );
+}
+
+/// `--quiet` prints no line per passing test, no matrix and no progress, only the
+/// counts; `--verbose` adds each test's steps and messages under its line.
+#[test]
+fn quiet_and_verbose_runs_print_less_and_more() {
+    let quiet = zbx([
+        "run",
+        "scenarios/server-proxy/passive/data-ack.yaml",
+        "--version",
+        "6.0",
+        "--quiet",
+    ]);
+    let out = String::from_utf8_lossy(&quiet.stdout);
+    assert_eq!(quiet.status.code(), Some(0), "{}", text(&quiet));
+    assert_eq!(out.trim_end().lines().count(), 1, "{out}");
+    assert!(out.starts_with("1 passed, 0 failed"), "{out}");
+    assert!(quiet.stderr.is_empty(), "{}", text(&quiet));
+
+    let verbose = zbx([
+        "run",
+        "scenarios/server-proxy/passive/data-ack.yaml",
+        "--version",
+        "6.0",
+        "--verbose",
+        "--no-matrix",
+    ]);
+    let out = String::from_utf8_lossy(&verbose.stdout);
+    assert_eq!(verbose.status.code(), Some(0), "{}", text(&verbose));
+    assert!(
+        out.contains("    PASS step 1 exchange \"configure a trapper item\""),
+        "{out}"
+    );
+    assert!(out.contains(" → passive.proxy-config.request"), "{out}");
+    assert!(
+        out.contains(" ← passive.proxy-data.response  flags 0x03"),
+        "{out}"
+    );
+
+    let both = zbx(["run", "--quiet", "--verbose"]);
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both));
 }

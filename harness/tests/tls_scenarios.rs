@@ -491,6 +491,59 @@ fn a_served_psk_only_reference_passes_the_refusal_suite_over_the_cli() {
     assert!(out.contains("TLS handshake with"), "{out}");
 }
 
+/// zabbix_get's names for the agent certificate checks carry over: against a served
+/// certificate-only agent, `--tls-agent-cert-subject` with the agent's subject passes and
+/// with another subject fails the TLS check.
+#[test]
+fn zabbix_get_certificate_flags_carry_over() {
+    let Some(pki) = Pki::with_certs() else {
+        return;
+    };
+    let served = Served::start(&[
+        "agent-passive",
+        "--version",
+        "6.0",
+        "--tls-accept",
+        "cert",
+        "--tls-ca-file",
+        &pki.file("ca.crt"),
+        "--tls-cert-file",
+        &pki.file("server.crt"),
+        "--tls-key-file",
+        &pki.file("server.key"),
+    ]);
+    let run = |subject: &str| {
+        support::zbx([
+            "run",
+            "scenarios/agent/passive",
+            "--peer",
+            &served.addr,
+            "--version",
+            "6.0",
+            "--no-matrix",
+            "--tls-connect",
+            "cert",
+            "--tls-ca-file",
+            &pki.file("ca.crt"),
+            "--tls-cert-file",
+            &pki.file("client.crt"),
+            "--tls-key-file",
+            &pki.file("client.key"),
+            "--tls-agent-cert-issuer",
+            CA_SUBJECT,
+            "--tls-agent-cert-subject",
+            subject,
+        ])
+    };
+    let o = run(SERVER_SUBJECT);
+    let out = support::output_text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let o = run(CLIENT_SUBJECT);
+    let out = support::output_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("subject"), "{out}");
+}
+
 /// A reference peer served by `zbx-conform serve` until dropped (stopped by its PID).
 struct Served {
     child: std::process::Child,

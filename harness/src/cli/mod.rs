@@ -179,9 +179,18 @@ struct RunArgs {
     /// that is more]
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     memory_budget: Option<u64>,
-    /// How often a long step or peer start-up says "still waiting for …" on stderr
+    /// How often a long step or peer start-up says "still waiting for …" on stderr when
+    /// stderr is not a terminal (on a terminal a live status line says it instead)
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     progress_every: std::time::Duration,
+    /// Print only what failed and the counts line: no line per passing test, no
+    /// progress, no coverage matrix
+    #[arg(long, short, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print each test's steps and its conversation (time, direction, message kind,
+    /// frame flags) under its line
+    #[arg(long, short)]
+    verbose: bool,
     #[command(flatten)]
     tls: Box<TlsArgs>,
 }
@@ -219,11 +228,13 @@ struct TlsArgs {
     /// The private key of --tls-cert-file, PEM (TLSKeyFile)
     #[arg(long, value_name = "FILE")]
     tls_key_file: Option<PathBuf>,
-    /// Required issuer of the peer's certificate, RFC 4514 (CN=..,O=..) (TLSServerCertIssuer)
-    #[arg(long, value_name = "DN")]
+    /// Required issuer of the peer's certificate, RFC 4514 (CN=..,O=..) (TLSServerCertIssuer;
+    /// zabbix_get's --tls-agent-cert-issuer is accepted too)
+    #[arg(long, value_name = "DN", alias = "tls-agent-cert-issuer")]
     tls_server_cert_issuer: Option<String>,
-    /// Required subject of the peer's certificate, RFC 4514 (TLSServerCertSubject)
-    #[arg(long, value_name = "DN")]
+    /// Required subject of the peer's certificate, RFC 4514 (TLSServerCertSubject;
+    /// zabbix_get's --tls-agent-cert-subject is accepted too)
+    #[arg(long, value_name = "DN", alias = "tls-agent-cert-subject")]
     tls_server_cert_subject: Option<String>,
     /// TLS 1.2 cipher list, OpenSSL syntax [default: Zabbix's]
     #[arg(long, value_name = "CIPHERS")]
@@ -459,6 +470,7 @@ fn default_paths(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
 fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     let style = terminal_style(args.color);
     let (junit, json, no_matrix) = (args.junit.clone(), args.json.clone(), args.no_matrix);
+    let (quiet, verbose) = (args.quiet, args.verbose);
     if let Err(e) = usage::check_run(
         &catalog,
         &args.versions,
@@ -467,31 +479,49 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         complain!("error: {e}");
         return EXIT_USAGE;
     }
-    let opts = match run_options(root, args) {
+    let (progress, status) = report::live::progress(args.progress_every, quiet);
+    let opts = match run_options(root, args, progress) {
         Ok(o) => o,
         Err(e) => {
             complain!("error: {e}");
             return EXIT_USAGE;
         }
     };
+    // Output to stdout clears the live status line first (stderr, same terminal).
+    let out = |text: &str| match &status {
+        Some(s) => s.print(|| say!("{text}")),
+        None => say!("{text}"),
+    };
     let catalog = Arc::new(catalog);
     let Some(rt) = runtime() else {
         return EXIT_USAGE;
     };
-    let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| say!("{line}")));
+    let plan = rt.block_on(runner::prepare(&catalog, &opts, &mut |line| {
+        if !quiet {
+            out(line)
+        }
+    }));
     let plan = match plan {
         Ok(p) => p,
         Err(e) => {
+            drop(status);
             complain!("error: {e}");
             return e.exit_code();
         }
     };
     for note in &plan.notes {
         if note.starts_with("warning:") {
-            complain!("{note}");
-        } else {
-            say!("{note}");
+            if let Some(s) = &status {
+                s.print(|| complain!("{note}"));
+            } else {
+                complain!("{note}");
+            }
+        } else if !quiet {
+            out(note);
         }
+    }
+    if let Some(s) = &status {
+        s.set_total(plan.jobs.len());
     }
     // On a terminal a line per scenario as it finishes; in a log (CI) the same lines in
     // a stable order (file, then version), released as soon as the ones before are in.
@@ -501,20 +531,44 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
             .iter()
             .map(|j| (j.scenario.path.clone(), j.version.clone())),
     );
+    // Quiet: only the tests that did not pass; verbose: their steps and messages too.
+    let lines_of = |r: &runner::ScenarioResult| -> Option<String> {
+        if quiet && r.outcome.is_pass() {
+            return None;
+        }
+        let mut text = report::terminal::scenario_line_styled(r, style);
+        if verbose {
+            for l in report::terminal::step_lines(r) {
+                text.push('\n');
+                text.push_str(&l);
+            }
+        }
+        Some(text)
+    };
     let result = rt.block_on(runner::run_jobs(catalog.clone(), plan.jobs, &opts, |r| {
-        let line = report::terminal::scenario_line_styled(r, style);
+        if let Some(s) = &status {
+            s.finished_one();
+        }
+        let text = lines_of(r).unwrap_or_default();
         if live {
-            say!("{line}");
+            if !text.is_empty() {
+                out(&text);
+            }
         } else {
-            for l in in_order.push(r, line) {
-                say!("{l}");
+            for l in in_order.push(r, text) {
+                if !l.is_empty() {
+                    out(&l);
+                }
             }
         }
     }));
     for l in in_order.rest() {
-        say!("{l}");
+        if !l.is_empty() {
+            out(&l);
+        }
     }
-    let matrix = if no_matrix {
+    drop(status);
+    let matrix = if no_matrix || quiet {
         String::new()
     } else {
         let exercised = report::matrix::exercised_in_run(&result);
@@ -554,7 +608,11 @@ fn terminal_style(choice: ColorChoice) -> report::terminal::Style {
 
 /// The runner's options from `run`'s arguments: the `--start-peer` profile loaded, the
 /// run directory made absolute, the memory budget defaulted from `--max-frame`.
-fn run_options(root: &Path, args: RunArgs) -> Result<RunOptions, String> {
+fn run_options(
+    root: &Path,
+    args: RunArgs,
+    progress: runner::progress::Progress,
+) -> Result<RunOptions, String> {
     let start_peer = match &args.start_peer {
         None => None,
         Some(p) => Some(Arc::new(runner::peer::LoadedProfile::load(p)?)),
@@ -583,9 +641,7 @@ fn run_options(root: &Path, args: RunArgs) -> Result<RunOptions, String> {
         fault: args.fault,
         timeout: args.timeout,
         max_frame: args.max_frame,
-        progress: runner::progress::Progress::new(args.progress_every, |line| {
-            complain!("{line}");
-        }),
+        progress,
         memory_budget: args.memory_budget.unwrap_or(
             args.max_frame
                 .saturating_mul(2)

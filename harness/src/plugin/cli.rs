@@ -10,7 +10,6 @@ use super::options::PluginOption;
 use super::PluginVersion;
 use crate::catalog::Catalog;
 use crate::report;
-use crate::runner::progress::Progress;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,7 +105,7 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
             }
         },
         None => {
-            let progress = Progress::new(args.progress_every, |line| complain!("{line}"));
+            let (progress, status) = crate::report::live::progress(args.progress_every, false);
             let what = format!(
                 "plugin {} to accept a Register version",
                 args.plugin.display()
@@ -121,6 +120,7 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
                     args.timeout,
                 ),
             ));
+            drop(status);
             match found {
                 Ok(d) => {
                     say!(
@@ -147,12 +147,13 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
     };
     let opts = args.options(version);
     // A hanging plugin makes each request wait out --timeout: say what is going on.
-    let progress = Progress::new(args.progress_every, |line| complain!("{line}"));
+    let (progress, status) = crate::report::live::progress(args.progress_every, false);
     let what = format!(
         "plugin {} to finish the certification",
         args.plugin.display()
     );
     let cert = rt.block_on(progress.watch(&what, None, certify(&opts, checker)));
+    drop(status);
     say_raw!("{}", cert.human_report());
     let run = cert.to_run_result();
     if let Some(path) = &args.junit {

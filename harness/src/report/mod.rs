@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod matrix;
 pub mod ordered;
 pub mod output_path;

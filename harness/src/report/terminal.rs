@@ -51,6 +51,50 @@ pub fn scenario_line_styled(r: &ScenarioResult, style: Style) -> String {
     line
 }
 
+/// `--verbose`: below a scenario's line, one line per step (its outcome, name and time)
+/// and one per message of the conversation (time, direction, kind, frame flags).
+pub fn step_lines(r: &ScenarioResult) -> Vec<String> {
+    let mut out = Vec::new();
+    for st in &r.steps {
+        let name = st
+            .name
+            .as_deref()
+            .map_or(String::new(), |n| format!(" \"{n}\""));
+        let mut line = format!(
+            "    {:<4} step {} {}{name}  ({})  line {}",
+            status_word(&st.outcome),
+            st.index,
+            st.action,
+            fmt_duration(st.duration),
+            st.line
+        );
+        if let Some(why) = reason(&st.outcome) {
+            let _ = write!(line, " — {}", one_line(why));
+        }
+        out.push(line);
+    }
+    for e in &r.transcript {
+        let arrow = match e.direction {
+            crate::runner::result::Direction::Sent => "→",
+            crate::runner::result::Direction::Received => "←",
+            crate::runner::result::Direction::Note => "·",
+        };
+        let what = match (&e.kind, e.direction) {
+            (Some(k), _) => k.clone(),
+            (None, crate::runner::result::Direction::Note) => one_line(&e.body),
+            (None, _) => "(unrecognised)".to_string(),
+        };
+        let flags = e
+            .flags
+            .map_or(String::new(), |f| format!("  flags 0x{f:02x}"));
+        out.push(format!(
+            "      {:>8} {arrow} {what}{flags}",
+            fmt_duration(e.at)
+        ));
+    }
+    out
+}
+
 /// Details of every non-passing scenario, then the counts line:
 /// `N passed, N failed[, N errors][, N unreachable][, N skipped] in 1.23s`.
 pub fn summary_styled(run: &RunResult, style: Style) -> String {
