@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install what the JUnit report tests use to check the report as CI tools read it:
-# xmllint (Debian libxml2-utils) for the JUnit schema, and a Python virtual environment
-# with junitparser (PyPI) as a real consumer. Idempotent.
+# Install what the report tests use to check the reports as their readers see them:
+# xmllint (Debian libxml2-utils) for the JUnit schema, a Python virtual environment
+# with junitparser (PyPI) as a real JUnit consumer, and Chromium (Debian chromium) to
+# open the HTML report headless (tests/report_html.rs). Idempotent.
 #
 # Usage: ci/install-report-tools.sh
 # Env:
@@ -21,6 +22,7 @@ fi
 
 wanted=()
 command -v xmllint >/dev/null || wanted+=(libxml2-utils)
+command -v chromium >/dev/null || wanted+=(chromium)
 python3 -m venv --help >/dev/null 2>&1 || wanted+=(python3-venv)
 if ((${#wanted[@]})); then
     log "apt-get install ${wanted[*]}"

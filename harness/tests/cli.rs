@@ -367,7 +367,9 @@ fn a_report_path_that_cannot_be_written_fails_before_the_run() {
     let cases = [
         ("--junit", dir.path().to_path_buf(), "is a folder"),
         ("--json", dir.path().to_path_buf(), "is a folder"),
-        ("--junit", under_file, "is not a folder"),
+        ("--html", dir.path().to_path_buf(), "is a folder"),
+        ("--junit", under_file.clone(), "is not a folder"),
+        ("--html", under_file, "is not a folder"),
     ];
     for (flag, path, says) in cases {
         let o = zbx([
@@ -390,14 +392,16 @@ fn a_report_path_that_cannot_be_written_fails_before_the_run() {
         );
         assert!(o.stdout.is_empty(), "nothing ran: {}", text(&o));
     }
-    let o = zbx([
-        "certify-plugin".as_ref(),
-        "/bin/true".as_ref(),
-        "--junit".as_ref(),
-        dir.path().as_os_str(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("is a folder"), "{}", text(&o));
+    for flag in ["--junit", "--html"] {
+        let o = zbx([
+            "certify-plugin".as_ref(),
+            "/bin/true".as_ref(),
+            flag.as_ref(),
+            dir.path().as_os_str(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("is a folder"), "{}", text(&o));
+    }
 }
 
 /// `catalog` fits 100 columns; `--verbose` adds each kind's recogniser and schema under

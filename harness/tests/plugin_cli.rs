@@ -145,18 +145,30 @@ fn exit_codes_and_report_files() {
     );
 
     let bad = wrapper(dir.path(), &script, "any-version");
+    let html = dir.path().join("out/report.html");
     let a = parse(&[
         bad.to_str().expect("utf8"),
         "--timeout",
         "1s",
         "--junit",
         junit.to_str().expect("utf8"),
+        "--html",
+        html.to_str().expect("utf8"),
     ])
     .expect("parses");
     assert_eq!(certify_main(a, &catalog()), 1);
     let xml = std::fs::read_to_string(&junit).expect("junit written");
     assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
     assert!(xml.contains("register.wrong-version"), "{xml}");
+    // The HTML report: the failed requirement, its failure on the plugin's answer.
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(page.contains("<span class=\"verdict fail\">FAIL</span>"));
+    assert!(page.contains("<span class=\"name\">register.wrong-version</span>"));
+    assert_eq!(
+        page.matches("<div class=\"msg received fail\"").count(),
+        1,
+        "one message marked"
+    );
 
     let a = parse(&["/bin/true", "--timeout", "1s"]).expect("parses");
     assert_eq!(

@@ -44,6 +44,7 @@ fn run() -> RunResult {
                 kind: None,
                 flags: Some(1),
                 body: format!(r#"{{"tls_psk":"{SECRET}"}}"#),
+                step: None,
             }],
             peer_log: Some(format!("password={SECRET}")),
             properties: Default::default(),
@@ -67,6 +68,19 @@ fn json_report_is_json_and_redacted() {
     );
     assert!(!text.contains(SECRET), "{text}");
     assert!(text.contains("[redacted]"));
+}
+
+#[test]
+fn a_transcript_entry_names_its_step_only_when_it_has_one() {
+    let mut r = run();
+    let entry = |r: &RunResult| {
+        let v: Value = serde_json::from_str(&to_string(r).expect("serialize")).expect("JSON");
+        v["scenarios"][0]["transcript"][0].clone()
+    };
+    // Reports of older harness versions had no `step`: an entry outside steps has none.
+    assert!(entry(&r).get("step").is_none(), "{}", entry(&r));
+    r.scenarios[0].transcript[0].step = Some("4.2#1".into());
+    assert_eq!(entry(&r)["step"], "4.2#1");
 }
 
 #[test]

@@ -234,6 +234,7 @@ fn run() -> RunResult {
             body: format!(
                 r#"{{"request":"proxy config","data":{{"x":{{"tls_psk":"{SECRET}"}}}}}}"#
             ),
+            step: None,
         },
         TranscriptEntry {
             at: Duration::from_millis(2045),
@@ -241,6 +242,7 @@ fn run() -> RunResult {
             kind: None,
             flags: Some(0x01),
             body: "ZBX_NOTSUPPORTED\0Unknown metric.".into(),
+            step: None,
         },
     ];
     failed.peer_log = Some(format!("proxy started\nusing tls_psk={SECRET}\n\x07bell"));

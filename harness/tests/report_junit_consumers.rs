@@ -143,6 +143,7 @@ fn sample() -> RunResult {
         kind: Some("proxy-config.response".into()),
         flags: Some(1),
         body: "ZBX_NOTSUPPORTED\0nope".into(),
+        step: None,
     }];
     failed.peer_log = Some("started\n".into());
     let mut duplicate = case("config ok", "server-proxy", Outcome::Passed, 1000);

@@ -28,6 +28,7 @@ fn scenario(family: &str, version: &str, peer: &str, kinds: &[&str]) -> Scenario
                 kind: Some(k.to_string()),
                 flags: Some(1),
                 body: "{}".into(),
+                step: None,
             })
             .chain([TranscriptEntry {
                 at: Duration::ZERO,
@@ -35,6 +36,7 @@ fn scenario(family: &str, version: &str, peer: &str, kinds: &[&str]) -> Scenario
                 kind: Some("passive.proxy-tasks.request".into()),
                 flags: None,
                 body: "a note is not a message".into(),
+                step: None,
             }])
             .collect(),
         peer_log: None,
@@ -374,6 +376,7 @@ fn sections_are_counted_from_message_bodies() {
         kind: Some("passive.proxy-data.response".into()),
         flags: Some(3),
         body: text.into(),
+        step: None,
     };
     s.transcript = vec![
         body(

@@ -6,7 +6,7 @@
 //! log, which a failed scenario attaches to JUnit), captured and sent again, checked by
 //! failing matches on every secret pointer (`got "..."`), and compared with a stale
 //! snapshot (diff and `.new` file). Then every output is searched for every marker:
-//! the terminal, JUnit, JSON, and the `.new` files.
+//! the terminal, JUnit, JSON, HTML, and the `.new` files.
 
 mod support;
 
@@ -248,6 +248,7 @@ fn no_planted_secret_reaches_any_output() {
     }
     let junit = tmp.path().join("junit.xml");
     let json = tmp.path().join("report.json");
+    let html = tmp.path().join("report.html");
     let profile = support::root().join("harness/tests/data/echo-peer/echo-peer.yaml");
     let o = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
         .arg("--root")
@@ -270,6 +271,8 @@ fn no_planted_secret_reaches_any_output() {
         .arg(&junit)
         .arg("--json")
         .arg(&json)
+        .arg("--html")
+        .arg(&html)
         .arg(&scenarios)
         .output()
         .expect("binary runs");
@@ -285,6 +288,7 @@ fn no_planted_secret_reaches_any_output() {
     );
     let junit = std::fs::read_to_string(&junit).expect("junit written");
     let json = std::fs::read_to_string(&json).expect("json written");
+    let html = std::fs::read_to_string(&html).expect("html written");
 
     // The paths the secrets took are really in the outputs (the test can fail).
     assert!(
@@ -298,6 +302,10 @@ fn no_planted_secret_reaches_any_output() {
     assert!(
         junit.contains("received: "),
         "the peer's log is in JUnit system-err"
+    );
+    assert!(
+        html.contains("snapshot `planted-") && html.contains("[redacted]"),
+        "snapshot failures and redacted bodies in HTML"
     );
     assert!(
         junit.contains("\"echo\":\"[redacted]\""),
@@ -316,6 +324,7 @@ fn no_planted_secret_reaches_any_output() {
         ("terminal".to_string(), terminal),
         ("junit".to_string(), junit),
         ("json".to_string(), json),
+        ("html".to_string(), html),
     ];
     for f in new_files {
         outputs.push((

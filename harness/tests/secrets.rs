@@ -1,5 +1,5 @@
 //! Secrets (PSKs, passwords, private keys, vault values) never appear unredacted in the
-//! terminal report, the JUnit XML or the JSON report — including the transcripts of what
+//! terminal report, the JUnit XML, the JSON report or the HTML report — including the transcripts of what
 //! the harness itself sent and the details of failures.
 
 use std::path::Path;
@@ -41,8 +41,10 @@ fn secrets_are_redacted_in_every_report() {
     let dir = tempfile::tempdir().unwrap();
     report::junit::write(&run, &dir.path().join("junit.xml")).unwrap();
     report::json::write(&run, &dir.path().join("report.json")).unwrap();
+    report::html::write(&run, &[], &dir.path().join("report.html")).unwrap();
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     let json = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     let terminal = format!("{lines}\n{}", report::terminal::summary(&run));
 
     // The messages really were in the reports (redacted), so the test can fail.
@@ -55,10 +57,19 @@ fn secrets_are_redacted_in_every_report() {
         "transcript with redactions in JSON"
     );
     assert!(
+        html.contains("[redacted]"),
+        "transcript with redactions in HTML"
+    );
+    assert!(
         junit.contains("uptime"),
         "non-secret neighbours stay visible"
     );
-    for (name, text) in [("junit", &junit), ("json", &json), ("terminal", &terminal)] {
+    for (name, text) in [
+        ("junit", &junit),
+        ("json", &json),
+        ("html", &html),
+        ("terminal", &terminal),
+    ] {
         for s in SECRETS {
             assert!(!text.contains(s), "{name} report contains the secret {s}");
         }

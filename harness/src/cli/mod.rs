@@ -27,9 +27,9 @@ pub const EXIT_USAGE: i32 = 2;
     about = "Protocol conformance test harness for Zabbix components",
     long_about = "Plays any side of the Zabbix protocols (server, proxy, agent, plugin) from YAML \
 scenarios, validates every received message against the JSON Schema of its kind and protocol \
-version, and reports as terminal text, JUnit XML and JSON.\n\n\
+version, and reports as terminal text, JUnit XML, JSON and a self-contained HTML page.\n\n\
 Exit codes: 0 all passed, 1 a check failed, 2 usage or scenario error, 3 peer unreachable.",
-    after_help = "Examples:\n  zbx-conform run                          # standard suites against the built-in reference peers\n  zbx-conform run scenarios/server-proxy --peer 127.0.0.1:10051 --junit report.xml\n  zbx-conform lint scenarios/\n  zbx-conform catalog --family server-proxy --version 6.0"
+    after_help = "Examples:\n  zbx-conform run                          # standard suites against the built-in reference peers\n  zbx-conform run scenarios/server-proxy --peer 127.0.0.1:10051 --junit report.xml\n  zbx-conform run scenarios/server-proxy/passive --html report.html   # open report.html in a browser\n  zbx-conform lint scenarios/\n  zbx-conform catalog --family server-proxy --version 6.0"
 )]
 struct Cli {
     /// Data directory holding schemas/, fixtures/ and scenarios/ [default: found upwards
@@ -145,6 +145,10 @@ struct RunArgs {
     /// Write a JSON report
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write an HTML report: one self-contained page with the coverage matrix and each
+    /// test's conversation as a sequence diagram, failures marked on their message
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Scenarios run concurrently
     #[arg(long, default_value_t = 4, value_name = "N")]
     jobs: usize,
@@ -469,12 +473,21 @@ fn default_paths(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
 
 fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     let style = terminal_style(args.color);
-    let (junit, json, no_matrix) = (args.junit.clone(), args.json.clone(), args.no_matrix);
+    let reports = Reports {
+        junit: args.junit.clone(),
+        json: args.json.clone(),
+        html: args.html.clone(),
+    };
+    let no_matrix = args.no_matrix;
     let (quiet, verbose) = (args.quiet, args.verbose);
     if let Err(e) = usage::check_run(
         &catalog,
         &args.versions,
-        &[("--junit", &junit), ("--json", &json)],
+        &[
+            ("--junit", &reports.junit),
+            ("--json", &reports.json),
+            ("--html", &reports.html),
+        ],
     ) {
         complain!("error: {e}");
         return EXIT_USAGE;
@@ -568,13 +581,10 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
         }
     }
     drop(status);
+    let matrices = report::matrix::for_run(&catalog, &result);
     let matrix = if no_matrix || quiet {
         String::new()
     } else {
-        let exercised = report::matrix::exercised_in_run(&result);
-        let families = report::matrix::families_in(&catalog, &exercised);
-        let mut matrices = report::matrix::build(&catalog, &exercised, &families);
-        report::matrix::keep_versions(&mut matrices, &report::matrix::versions_in_run(&result));
         report::matrix::render(&matrices)
     };
     for d in report::junit::duplicate_names(&result) {
@@ -587,7 +597,14 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     }
     result
         .exit_code()
-        .max(write_reports(&result, junit.as_deref(), json.as_deref()))
+        .max(write_reports(&result, &matrices, &reports))
+}
+
+/// The report files `run` was asked to write.
+struct Reports {
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    html: Option<PathBuf>,
 }
 
 /// Colour when asked, or by default when stdout is a terminal and `NO_COLOR` is unset.
@@ -650,19 +667,29 @@ fn run_options(
     })
 }
 
-/// Write the JUnit and JSON reports asked for; a report that cannot be written makes
-/// the exit code at least [`EXIT_USAGE`].
-fn write_reports(result: &runner::RunResult, junit: Option<&Path>, json: Option<&Path>) -> i32 {
+/// Write the JUnit, JSON and HTML reports asked for; a report that cannot be written
+/// makes the exit code at least [`EXIT_USAGE`].
+fn write_reports(
+    result: &runner::RunResult,
+    matrices: &[report::matrix::FamilyMatrix],
+    reports: &Reports,
+) -> i32 {
     let mut code = 0;
-    if let Some(path) = junit {
+    if let Some(path) = &reports.junit {
         if let Err(e) = report::junit::write(result, path) {
             complain!("error: cannot write JUnit report {}: {e}", path.display());
             code = EXIT_USAGE;
         }
     }
-    if let Some(path) = json {
+    if let Some(path) = &reports.json {
         if let Err(e) = report::json::write(result, path) {
             complain!("error: cannot write JSON report {}: {e}", path.display());
+            code = EXIT_USAGE;
+        }
+    }
+    if let Some(path) = &reports.html {
+        if let Err(e) = report::html::write(result, matrices, path) {
+            complain!("error: cannot write HTML report {}: {e}", path.display());
             code = EXIT_USAGE;
         }
     }

@@ -38,7 +38,8 @@ pub fn check_versions(catalog: &Catalog, versions: &[String]) -> Result<(), Stri
     ))
 }
 
-/// Every report path given (`--junit FILE`, `--json FILE`) must be writable.
+/// Every report path given (`--junit FILE`, `--json FILE`, `--html FILE`) must be
+/// writable.
 pub fn check_reports(reports: &[(&str, &Option<PathBuf>)]) -> Result<(), String> {
     for (flag, path) in reports {
         if let Some(p) = path {

@@ -368,6 +368,7 @@ impl Certification {
             kind: None,
             flags: None,
             body,
+            step: None,
         };
         let mut transcript = vec![
             note(format!(
@@ -381,7 +382,12 @@ impl Certification {
         for w in &r.warnings {
             transcript.push(note(format!("warning: {}", finding_line(w))));
         }
-        transcript.extend(r.transcript.iter().cloned());
+        // The conversation is the one step's (`1`, below): the HTML report shows the
+        // requirement's failures on the plugin's last message.
+        transcript.extend(r.transcript.iter().cloned().map(|mut e| {
+            e.step = Some("1".to_string());
+            e
+        }));
         transcript.extend(r.notes.iter().map(|n| note(n.clone())));
         ScenarioResult {
             // The id alone: CI tools track tests by name, and a reworded title must not

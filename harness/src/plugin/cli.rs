@@ -46,6 +46,10 @@ pub struct CertifyArgs {
     /// Write a JSON report
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write an HTML report: one self-contained page, each requirement's conversation
+    /// with the plugin as a sequence diagram
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -76,7 +80,11 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
         return 2;
     }
     // A report that cannot be written is a usage error now, not after the certification.
-    for (flag, path) in [("--junit", &args.junit), ("--json", &args.json)] {
+    for (flag, path) in [
+        ("--junit", &args.junit),
+        ("--json", &args.json),
+        ("--html", &args.html),
+    ] {
         if let Some(p) = path {
             if let Err(e) = report::output_path::check_writable(p) {
                 complain!("error: {flag} {}: {e}", p.display());
@@ -164,6 +172,13 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
     }
     if let Some(path) = &args.json {
         if let Err(e) = cert.write_json(path) {
+            complain!("error: cannot write {}: {e}", path.display());
+            return 2;
+        }
+    }
+    if let Some(path) = &args.html {
+        let matrices = report::matrix::for_run(catalog, &run);
+        if let Err(e) = report::html::write(&run, &matrices, path) {
             complain!("error: cannot write {}: {e}", path.display());
             return 2;
         }

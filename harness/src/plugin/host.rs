@@ -487,6 +487,7 @@ impl PluginHost {
             kind,
             flags: None,
             body,
+            step: None,
         });
     }
 

@@ -387,7 +387,7 @@ fn seconds(d: Duration) -> String {
 
 /// This machine's name, for the suite's `hostname`: the kernel's, else `$HOSTNAME`,
 /// else `localhost` (the attribute is informative; it never fails a report).
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

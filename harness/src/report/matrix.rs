@@ -391,6 +391,16 @@ pub fn versions_in_run(run: &RunResult) -> Vec<String> {
     set.into_iter().map(str::to_string).collect()
 }
 
+/// The matrices shown at the end of a run: the families it touched, the versions it
+/// ran (the terminal table and the HTML report show the same).
+pub fn for_run(catalog: &Catalog, run: &RunResult) -> Vec<FamilyMatrix> {
+    let exercised = exercised_in_run(run);
+    let families = families_in(catalog, &exercised);
+    let mut matrices = build(catalog, &exercised, &families);
+    keep_versions(&mut matrices, &versions_in_run(run));
+    matrices
+}
+
 /// Families a run touched, in catalog order, for the end-of-run matrix.
 pub fn families_in(catalog: &Catalog, exercised: &[Exercised]) -> Vec<String> {
     catalog

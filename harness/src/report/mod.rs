@@ -1,5 +1,6 @@
-//! Reporters: terminal, JUnit XML, JSON, coverage matrix. They only read a `RunResult`.
+//! Reporters: terminal, JUnit XML, JSON, HTML, coverage matrix. They only read a `RunResult`.
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod live;

@@ -76,6 +76,11 @@ pub struct TranscriptEntry {
     pub flags: Option<u8>,
     /// The body as text (JSON compacted, secrets redacted, long bodies truncated).
     pub body: String,
+    /// The index of the step (as in [`StepResult::index`]) that was running when the
+    /// entry was made, so a step's failures can be shown on the message they concern;
+    /// `None` outside steps (peer start-up, listening, stopping).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// The result of one scenario at one version.

@@ -165,6 +165,9 @@ impl StepRunner<'_> {
             }
             return true;
         }
+        // Entries made while this step runs carry its index, so a report can show the
+        // step's failures on the message they concern.
+        self.ctx.transcript.set_step(Some(index));
         let outcome = if step.exchange.is_some() || step.accept.is_some() {
             let (what, limit) = self.awaited(step, index);
             let progress = self.ctx.progress.clone();
@@ -179,6 +182,7 @@ impl StepRunner<'_> {
                 "line {line}: step has no action"
             )))
         };
+        self.ctx.transcript.set_step(None);
         result.duration = start.elapsed();
         let passed = outcome.is_ok();
         if let Err(e) = outcome {

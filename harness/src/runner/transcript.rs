@@ -11,6 +11,8 @@ pub use crate::check::excerpt::{render_body, render_bytes, MAX_BODY_CHARS};
 pub struct Transcript {
     start: Instant,
     entries: Vec<TranscriptEntry>,
+    /// The step being run, stamped on every entry (see [`TranscriptEntry::step`]).
+    step: Option<String>,
 }
 
 impl Default for Transcript {
@@ -24,7 +26,13 @@ impl Transcript {
         Transcript {
             start: Instant::now(),
             entries: Vec::new(),
+            step: None,
         }
+    }
+
+    /// Set the step whose entries follow (`None` once it is over).
+    pub fn set_step(&mut self, index: Option<&str>) {
+        self.step = index.map(str::to_string);
     }
 
     pub fn sent(&mut self, kind: Option<&str>, flags: Option<u8>, body: String) {
@@ -46,6 +54,7 @@ impl Transcript {
             kind: kind.map(str::to_string),
             flags,
             body,
+            step: self.step.clone(),
         });
     }
 
