@@ -14,7 +14,7 @@
 
 use super::finding::{Finding, Location};
 use super::loader::{read_text, LoadedScenario};
-use super::locate::locate;
+use super::locate::Text;
 use super::model::{Action, Expect, Message, Scenario, Spanned, Step, Versions};
 use super::names::split_qualified;
 use super::structure::top_key_location;
@@ -50,7 +50,7 @@ pub fn lint(loaded: &LoadedScenario, catalog: &Catalog, references: &[&str]) -> 
     let mut l = Linter {
         loaded,
         catalog,
-        text: &text,
+        lines: Text::new(&text),
         out: Vec::new(),
     };
     if let Some(versions) = l.top_level(&text, references) {
@@ -82,8 +82,8 @@ pub fn lint_errors(
 struct Linter<'a> {
     loaded: &'a LoadedScenario,
     catalog: &'a Catalog,
-    /// The file's text, to find the keys the model keeps no position for.
-    text: &'a str,
+    /// The file's text by lines, to find the keys the model keeps no position for.
+    lines: Text,
     out: Vec<Finding>,
 }
 
@@ -117,7 +117,7 @@ impl<'a> Linter<'a> {
     /// value with `value`; the deepest key found when it is not.
     fn find(&self, here: At, ctx: &[&str], key: &[&str], value: bool) -> At {
         let path: Vec<&str> = ctx.iter().chain(key).copied().collect();
-        locate(self.text, here, &path, value)
+        self.lines.locate(here, &path, value)
     }
 
     /// The top-level checks: family, side, versions, reference peer. Returns the
@@ -476,12 +476,13 @@ fn variable_warnings(loaded: &LoadedScenario, text: &str) -> Vec<Finding> {
         w.text(top_key_location(text, "listen"), a);
     }
     w.steps(&s.steps);
+    let lines = Text::new(text);
     w.found
         .into_iter()
         .map(|(here, name)| {
             // At the reference itself when it is written in the block, else the block.
             let (line, column) =
-                super::locate::find_text(text, here, &format!("${{{name}}}")).unwrap_or(here);
+                lines.find_text(here, &format!("${{{name}}}")).unwrap_or(here);
             Finding::warning(
                 Location::new(&loaded.path, line, column),
                 format!(

@@ -19,45 +19,65 @@ pub struct Found {
     pub value: Pos,
 }
 
-/// The position of `path`'s last key, searched from the mapping that starts at `from`
-/// (a step's or an action's position): the key when `want_value` is false, else its
-/// value. When a key is missing, the deepest key found (or `from`) is returned.
-pub fn locate(text: &str, from: Pos, path: &[&str], want_value: bool) -> Pos {
-    let lines: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
-    let s = Scanner { lines: &lines };
-    let mut node = from;
-    let mut best = from;
-    for (i, key) in path.iter().enumerate() {
-        let Some(f) = s.child(node, key) else {
-            return best;
-        };
-        let last = i + 1 == path.len();
-        best = if last && want_value { f.value } else { f.key };
-        node = f.value;
-    }
-    best
+/// A file's text split into lines of characters once, so that locating many keys
+/// costs each step's lines rather than the whole file every time.
+pub struct Text {
+    lines: Vec<Vec<char>>,
 }
 
-/// The first place `needle` is written in the block that starts at `from` (its line,
-/// then the following lines indented to `from`'s column or deeper), or `None`.
-pub fn find_text(text: &str, from: Pos, needle: &str) -> Option<Pos> {
-    let first = usize::try_from(from.0).ok()?.checked_sub(1)?;
-    let indent = usize::try_from(from.1).ok()?.saturating_sub(1);
-    for (i, line) in text.lines().enumerate().skip(first) {
-        let lead = line.chars().take_while(|c| *c == ' ').count();
-        let content = line.trim_start_matches(' ');
-        if i != first && !content.is_empty() && !content.starts_with('#') && lead < indent {
-            break;
-        }
-        // Search from the block's column on its first line (a step's `- ` is before it).
-        let skip = if i == first { indent } else { 0 };
-        let tail: String = line.chars().skip(skip).collect();
-        if let Some(byte) = tail.find(needle) {
-            let col = skip + tail[..byte].chars().count();
-            return Some((i as u64 + 1, col as u64 + 1));
+impl Text {
+    pub fn new(text: &str) -> Text {
+        Text {
+            lines: text.lines().map(|l| l.chars().collect()).collect(),
         }
     }
-    None
+
+    /// The position of `path`'s last key, searched from the mapping that starts at
+    /// `from` (a step's or an action's position): the key when `want_value` is false,
+    /// else its value. When a key is missing, the deepest key found (or `from`) is
+    /// returned.
+    pub fn locate(&self, from: Pos, path: &[&str], want_value: bool) -> Pos {
+        let s = Scanner { lines: &self.lines };
+        let mut node = from;
+        let mut best = from;
+        for (i, key) in path.iter().enumerate() {
+            let Some(f) = s.child(node, key) else {
+                return best;
+            };
+            let last = i + 1 == path.len();
+            best = if last && want_value { f.value } else { f.key };
+            node = f.value;
+        }
+        best
+    }
+
+    /// The first place `needle` is written in the block that starts at `from` (its
+    /// line, then the following lines indented to `from`'s column or deeper), or `None`.
+    pub fn find_text(&self, from: Pos, needle: &str) -> Option<Pos> {
+        let first = usize::try_from(from.0).ok()?.checked_sub(1)?;
+        let indent = usize::try_from(from.1).ok()?.saturating_sub(1);
+        let needle: Vec<char> = needle.chars().collect();
+        if needle.is_empty() {
+            return None;
+        }
+        for (i, line) in self.lines.iter().enumerate().skip(first) {
+            let lead = line.iter().take_while(|c| **c == ' ').count();
+            let content = &line[lead..];
+            if i != first && !content.is_empty() && content[0] != '#' && lead < indent {
+                break;
+            }
+            // From the block's column on its first line (a step's `- ` is before it).
+            let skip = if i == first { indent } else { 0 };
+            let tail = line.get(skip..).unwrap_or(&[]);
+            if let Some(at) = tail
+                .windows(needle.len())
+                .position(|w| w == needle.as_slice())
+            {
+                return Some((i as u64 + 1, (skip + at) as u64 + 1));
+            }
+        }
+        None
+    }
 }
 
 struct Scanner<'a> {
@@ -230,6 +250,14 @@ fn skip_quoted(chars: &[char], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn locate(text: &str, from: Pos, path: &[&str], value: bool) -> Pos {
+        Text::new(text).locate(from, path, value)
+    }
+
+    fn find_text(text: &str, from: Pos, needle: &str) -> Option<Pos> {
+        Text::new(text).find_text(from, needle)
+    }
 
     const TEXT: &str = "name: x
 steps:

@@ -27,6 +27,7 @@ pub struct Problem {
 pub fn check(scenario: &Scenario, text: &str) -> Vec<Problem> {
     let mut c = Checker {
         text,
+        lines: super::locate::Text::new(text),
         out: Vec::new(),
     };
     c.scenario(scenario);
@@ -36,6 +37,8 @@ pub fn check(scenario: &Scenario, text: &str) -> Vec<Problem> {
 
 struct Checker<'a> {
     text: &'a str,
+    /// The text by lines, to find nested keys (see [`super::locate`]).
+    lines: super::locate::Text,
     out: Vec<Problem>,
 }
 
@@ -72,7 +75,7 @@ impl Checker<'_> {
     /// Where the keys `path` are written below `at` (a step or action): the last key,
     /// or its value with `value`; the deepest key found when they are not.
     fn key(&self, at: At, path: &[&str], value: bool) -> At {
-        let (line, column) = super::locate::locate(self.text, (at.line, at.column), path, value);
+        let (line, column) = self.lines.locate((at.line, at.column), path, value);
         At { line, column }
     }
 
@@ -426,11 +429,12 @@ impl Checker<'_> {
         }
         let at_remove = sub(self, &["remove"], false);
         for p in &m.remove {
-            let at_entry =
-                super::locate::find_text(self.text, (at_remove.line, at_remove.column), p)
-                    .map(|(line, column)| At { line, column })
-                    .filter(|_| !p.is_empty())
-                    .unwrap_or(at_remove);
+            let at_entry = self
+                .lines
+                .find_text((at_remove.line, at_remove.column), p)
+                .map(|(line, column)| At { line, column })
+                .filter(|_| !p.is_empty())
+                .unwrap_or(at_remove);
             if let Err(e) = check_pointer(p, false) {
                 self.push(at_entry, format!("`{ctx}.remove` entry {p:?}: {e}"));
             } else if p.is_empty() {
