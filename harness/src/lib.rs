@@ -20,4 +20,5 @@ pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod suggest;
 pub mod transport;

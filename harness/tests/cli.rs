@@ -94,7 +94,7 @@ fn lint_prints_findings_with_severity_and_exits_by_the_worst() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(
-        out.contains("w.yaml:6:5: warning: variable ${NOT_SET}"),
+        out.contains("w.yaml:7:17: warning: variable ${NOT_SET}"),
         "{out}"
     );
 
@@ -103,11 +103,11 @@ fn lint_prints_findings_with_severity_and_exits_by_the_worst() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(
-        out.contains("w.yaml:6:5: error: unknown kind `passive.proxy-data.respons`"),
+        out.contains("w.yaml:8:52: error: unknown kind `passive.proxy-data.respons`"),
         "{out}"
     );
     assert!(
-        out.contains("w.yaml:6:5: warning: variable ${NOT_SET}"),
+        out.contains("w.yaml:7:17: warning: variable ${NOT_SET}"),
         "{out}"
     );
 }

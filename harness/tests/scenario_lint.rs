@@ -129,6 +129,21 @@ fn assert_one(errors: &[Finding], line: u64, substring: &str) {
     );
 }
 
+/// [`assert_one`] at an exact column too: the key or value the finding is about.
+fn assert_at(errors: &[Finding], (line, column): (u64, u64), substring: &str) {
+    assert!(
+        errors.iter().any(|e| e.location.line == line
+            && e.location.column == column
+            && e.message.contains(substring)),
+        "no error at {line}:{column} containing {substring:?}; got:\n{}",
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 const GOOD: &str = r#"name: good
 family: server-proxy
 versions: ["6.0", "6.4"]
@@ -157,10 +172,10 @@ fn correct_scenario_lints_clean() {
 #[test]
 fn unknown_family() {
     let (errors, _) = lint_text(&GOOD.replace("family: server-proxy", "family: server-proxi"));
-    assert_one(
+    assert_at(
         &errors,
-        2,
-        "unknown family `server-proxi` (known: sender, server-proxy)",
+        (2, 1),
+        "unknown family `server-proxi` (did you mean \"server-proxy\"?) (known: sender, server-proxy)",
     );
 }
 
@@ -174,9 +189,10 @@ fn unknown_version() {
 fn kind_missing_in_a_version_names_where_it_exists() {
     let text = GOOD.replace("  - when: { version: \"7.0\" }\n", "  - name: no when\n");
     let (errors, _) = lint_text(&text);
-    assert_one(
+    // At the `kind:` value, not at the step (line 14).
+    assert_at(
         &errors,
-        14,
+        (16, 44),
         "kind `redirect.response` does not exist in server-proxy 6.0, 6.4 (it exists in: 7.0)",
     );
 }
@@ -195,9 +211,9 @@ steps:
       send: { json: {}, kind: config.request }
 "#;
     let (errors, _) = lint_text(text);
-    assert_one(
+    assert_at(
         &errors,
-        6,
+        (8, 31),
         "does not exist in server-proxy 5.4 (it exists in: 6.0, 6.4, 7.0)",
     );
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -206,10 +222,11 @@ steps:
 #[test]
 fn unknown_kind_suggests_a_close_name() {
     let (errors, _) = lint_text(&GOOD.replace("kind: config.response", "kind: config.respons"));
-    assert_one(
+    // Line 10 holds `kind: config.respons` (the step starts at line 7).
+    assert_at(
         &errors,
-        7,
-        "unknown kind `config.respons` in server-proxy (did you mean `config.response`?)",
+        (10, 15),
+        "unknown kind `config.respons` in server-proxy (did you mean \"config.response\"?)",
     );
 }
 
@@ -219,11 +236,11 @@ fn direction_of_kinds() {
         .replace("kind: config.response", "kind: config.request")
         .replace("kind: data.request }", "kind: config.response }");
     let (errors, _) = lint_text(&text);
-    // Reported at the step (the innermost span kept).
-    assert_one(&errors, 7, "cannot be expected from the peer");
-    assert_one(
+    // Reported at the `kind:` values.
+    assert_at(&errors, (10, 15), "cannot be expected from the peer");
+    assert_at(
         &errors,
-        12,
+        (13, 85),
         "is sent by the proxy to the server, but this scenario plays server",
     );
 }
@@ -232,9 +249,9 @@ fn direction_of_kinds() {
 fn missing_fixture_for_a_version() {
     let text = GOOD.replace(r#"["6.0", "6.4"]"#, r#"["6.0", "7.0"]"#);
     let (errors, _) = lint_text(&text);
-    assert_one(
+    assert_at(
         &errors,
-        7,
+        (8, 24),
         "fixture `config.request` not found for server-proxy 7.0 (expected fixtures/server-proxy/7.0/config.request.json)",
     );
 }
@@ -257,12 +274,13 @@ fn unset_variables_are_warnings() {
     let (errors, warnings) = lint_text(&text);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert_one(&warnings, 7, "variable ${hots} has no default");
-    assert_one(&warnings, 12, "variable ${sesion} has no default");
+    // At the references themselves.
+    assert_at(&warnings, (8, 77), "variable ${hots} has no default");
+    assert_at(&warnings, (13, 54), "variable ${sesion} has no default");
     assert!(
         warnings[0]
             .to_string()
-            .contains("s.yaml:7:5: warning: variable"),
+            .contains("s.yaml:8:77: warning: variable"),
         "{}",
         warnings[0]
     );
@@ -283,7 +301,7 @@ steps:
       expect: { capture: { session: /session } }
 "#;
     let (_, warnings) = lint_text(text);
-    assert_one(&warnings, 6, "variable ${session}");
+    assert_at(&warnings, (7, 27), "variable ${session}");
 }
 
 #[test]
@@ -296,7 +314,7 @@ fn an_unknown_reference_peer_names_the_known_ones() {
     assert_one(
         &errors,
         6,
-        "unknown reference peer `pasive-proxy` (known: passive-proxy, active-proxy)",
+        "unknown reference peer `pasive-proxy` (did you mean \"passive-proxy\"?) (known: passive-proxy, active-proxy)",
     );
     let known = text.replace("pasive-proxy", "passive-proxy");
     assert!(lint_text(&known).0.is_empty());
@@ -314,22 +332,22 @@ fn kinds_of_another_family_are_checked_in_that_family() {
     let (errors, _) = lint_text(&step("sender:sender.data.response"));
     assert!(errors.is_empty(), "{errors:?}");
     let (errors, _) = lint_text(&step("sender:sender.data.respons"));
-    assert_one(
+    assert_at(
         &errors,
-        6,
-        "unknown kind `sender.data.respons` in sender (did you mean `sender:sender.data.response`?)",
+        (8, 23),
+        "unknown kind `sender.data.respons` in sender (did you mean \"sender:sender.data.response\"?)",
     );
     let (errors, _) = lint_text(&step("sendr:sender.data.response"));
     assert_one(
         &errors,
-        6,
+        8,
         "unknown family `sendr` in kind `sendr:sender.data.response`",
     );
     let seven = step("sender:sender.data.response").replace("\"6.4\"]", "\"7.0\"]");
     let (errors, _) = lint_text(&seven);
     assert_one(
         &errors,
-        6,
+        8,
         "kind `sender.data.response` does not exist in sender 7.0 (it exists in: 6.0, 6.4)",
     );
 }
@@ -347,9 +365,10 @@ steps:
       send: { fixture: config.request }
 "#;
     let (errors, _) = lint_text(text);
-    assert_one(
+    // At the fixture's name, which is the kind.
+    assert_at(
         &errors,
-        6,
+        (7, 24),
         "kind `config.request` is sent by the server to the proxy, but this scenario plays proxy",
     );
     let (errors, _) = lint_text(&text.replace("plays: proxy", "plays: server"));
@@ -362,7 +381,7 @@ fn a_versions_condition_is_checked_against_the_catalog() {
     let (errors, _) = lint_text(&GOOD.replace(r#"["6.0", "6.4"]"#, r#"">=5.4""#));
     assert_one(
         &errors,
-        7,
+        8,
         "fixture `config.request` not found for server-proxy 5.4, 7.0",
     );
     let (errors, _) = lint_text(&GOOD.replace(r#"["6.0", "6.4"]"#, r#"">=8.0""#));
@@ -391,9 +410,9 @@ fn volatile_keep_must_name_a_volatile_key() {
     };
     assert!(lint_text(&text("clock")).0.is_empty());
     let (errors, _) = lint_text(&text("clokc"));
-    assert_one(
+    assert_at(
         &errors,
-        6,
+        (8, 42),
         "`volatile.keep` entry `clokc` is not a volatile key of sender, so there is nothing to keep (volatile: clock)",
     );
 }

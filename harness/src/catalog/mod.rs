@@ -138,6 +138,28 @@ pub fn first_existing(lineage: &[String], path: impl Fn(&str) -> PathBuf) -> Pat
         .unwrap_or_else(|| path(lineage.first().map_or("", |v| v.as_str())))
 }
 
+/// Push the names (`prefix` + stem) of the `*.json` files under `dir` into `out`,
+/// looking two folders deep at most; `snapshots/` holds snapshots, not fixtures. An
+/// unreadable folder has no names.
+fn collect_json_names(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if path.is_dir() {
+            if depth < 2 && name != "snapshots" && !name.starts_with('.') {
+                collect_json_names(&path, &format!("{prefix}{name}/"), depth + 1, out);
+            }
+        } else if let Some(stem) = name.strip_suffix(".json") {
+            out.push(format!("{prefix}{stem}"));
+        }
+    }
+}
+
 /// How the catalog marks every kind of a version no real peer confirmed.
 pub const DOCUMENTED_NOT_MEASURED: &str = "documented, not measured";
 
@@ -530,6 +552,20 @@ impl Catalog {
                 .join(v)
                 .join(format!("{name}.json"))
         })
+    }
+
+    /// The names of the fixtures `fixture_path` finds for `family` at `version` (its own
+    /// folder and those of the versions it is like), sorted: what a misspelt fixture
+    /// name is compared with. Fixtures in subfolders are named `sub/name`.
+    pub fn fixture_names(&self, family: &str, version: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for v in self.lineage(version) {
+            let dir = self.root.join("fixtures").join(family).join(&v);
+            collect_json_names(&dir, "", 0, &mut names);
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// `path(version)` when that file exists, else the same for the version it is like

@@ -71,20 +71,41 @@ pub fn check_matches(spec: &Map<String, Value>, actual: &Value) -> Vec<MatchFail
 /// Validate the syntax of a matcher (for lint): unknown `$operators`, bad regexes, wrong
 /// operand types, malformed pointers. All problems are reported, one per line.
 pub fn validate_spec(spec: &Map<String, Value>) -> Result<(), String> {
-    let mut errors = Vec::new();
-    for (key, expected) in spec {
-        if key.starts_with('/') {
-            if let Err(e) = check_pointer_syntax(key) {
-                errors.push(format!("match {key:?}: {e}"));
-            }
-        }
-        validate_value(&to_pointer(key), expected, &mut errors);
-    }
+    let errors = spec_errors(spec);
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(errors.join("\n"))
+        Err(errors
+            .into_iter()
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
+}
+
+/// One syntax problem of a matcher, with the keys that lead to it, so a scenario's
+/// lint can point at the very key (`$presnt`) rather than at the whole `match`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The `match` key, then the keys of nested objects (operators included) down to
+    /// the one at fault; it stops before an array, whose elements have no key.
+    pub keys: Vec<String>,
+    pub message: String,
+}
+
+/// Every syntax problem of a matcher, in spec order (see [`validate_spec`]).
+pub fn spec_errors(spec: &Map<String, Value>) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    for (key, expected) in spec {
+        let at = Keys::default().with(key);
+        if key.starts_with('/') {
+            if let Err(e) = check_pointer_syntax(key) {
+                at.push(&mut errors, format!("match {key:?}: {e}"));
+            }
+        }
+        validate_value(&to_pointer(key), expected, &at, &mut errors);
+    }
+    errors
 }
 
 /// `response` → `/response`; pointers (and the empty pointer, the whole body) stay as
@@ -515,96 +536,156 @@ fn compact(v: &Value) -> String {
 // Validation
 // ---------------------------------------------------------------------------------------
 
-fn validate_value(pointer: &str, v: &Value, errors: &mut Vec<String>) {
+/// The keys leading to a value being validated; frozen once inside an array.
+#[derive(Debug, Clone, Default)]
+struct Keys {
+    keys: Vec<String>,
+    frozen: bool,
+}
+
+impl Keys {
+    /// The keys one level down, under `key`.
+    fn with(&self, key: &str) -> Keys {
+        let mut next = self.clone();
+        if !next.frozen {
+            next.keys.push(key.to_string());
+        }
+        next
+    }
+
+    /// The keys inside an array: its elements have no key of their own.
+    fn in_array(&self) -> Keys {
+        Keys {
+            keys: self.keys.clone(),
+            frozen: true,
+        }
+    }
+
+    fn push(&self, errors: &mut Vec<SpecError>, message: String) {
+        errors.push(SpecError {
+            keys: self.keys.clone(),
+            message,
+        });
+    }
+}
+
+fn validate_value(pointer: &str, v: &Value, at: &Keys, errors: &mut Vec<SpecError>) {
     match v {
         Value::Object(m) if m.keys().any(|k| k.starts_with('$')) => {
             if let Some(plain) = m.keys().find(|k| !k.starts_with('$')) {
-                errors.push(format!(
-                    "match {pointer:?}: an object mixes operators with the plain key {plain:?}; \
-                     use either only `$` operators or only literal keys"
-                ));
+                at.with(plain).push(
+                    errors,
+                    format!(
+                        "match {pointer:?}: an object mixes operators with the plain key {plain:?}; \
+                         use either only `$` operators or only literal keys"
+                    ),
+                );
                 return;
             }
             for (op, operand) in m {
-                if let Err(e) = validate_op(pointer, op, operand, errors) {
-                    errors.push(format!("match {pointer:?}: {op}: {e}"));
+                let here = at.with(op);
+                if let Err(e) = validate_op(pointer, op, operand, &here, errors) {
+                    here.push(errors, format!("match {pointer:?}: {e}"));
                 }
             }
         }
         Value::Object(m) => {
             for (k, child) in m {
-                validate_value(&format!("{pointer}/{}", escape_token(k)), child, errors);
+                validate_value(
+                    &format!("{pointer}/{}", escape_token(k)),
+                    child,
+                    &at.with(k),
+                    errors,
+                );
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                validate_value(&format!("{pointer}/{i}"), child, errors);
+                validate_value(&format!("{pointer}/{i}"), child, &at.in_array(), errors);
             }
         }
         _ => {}
     }
 }
 
-/// Check one operand; nested expectations report their own errors into `errors`.
+/// Check one operand; nested expectations report their own errors into `errors`. The
+/// error names the operator (`$regex: bad regex ...`), or says it is unknown.
 fn validate_op(
     pointer: &str,
     op: &str,
     operand: &Value,
-    errors: &mut Vec<String>,
+    at: &Keys,
+    errors: &mut Vec<SpecError>,
 ) -> Result<(), String> {
+    let named = |e: String| format!("{op}: {e}");
     match op {
         "$regex" => {
-            let pat = operand
-                .as_str()
-                .ok_or_else(|| format!("needs a string pattern, got {}", compact(operand)))?;
-            Regex::new(pat).map_err(|e| format!("bad regex /{pat}/: {}", regex_error(&e)))?;
+            let pat = operand.as_str().ok_or_else(|| {
+                named(format!("needs a string pattern, got {}", compact(operand)))
+            })?;
+            Regex::new(pat)
+                .map_err(|e| named(format!("bad regex /{pat}/: {}", regex_error(&e))))?;
             Ok(())
         }
         "$type" => match operand.as_str() {
             Some(t) if TYPE_NAMES.contains(&t) => Ok(()),
-            _ => Err(format!(
+            _ => Err(named(format!(
                 "needs one of {}, got {}",
                 TYPE_NAMES.join("|"),
                 compact(operand)
-            )),
+            ))),
         },
         "$present" => match operand {
             Value::Bool(_) => Ok(()),
-            _ => Err(format!("needs true or false, got {}", compact(operand))),
+            _ => Err(named(format!(
+                "needs true or false, got {}",
+                compact(operand)
+            ))),
         },
         "$len" => match operand {
             Value::Number(n) if n.as_u64().is_some() => Ok(()),
             _ if operator_object(operand).is_some() => {
-                validate_value(pointer, operand, errors);
+                validate_value(pointer, operand, at, errors);
                 Ok(())
             }
-            _ => Err(format!(
+            _ => Err(named(format!(
                 "needs a non-negative integer or an operator object such as {{$ge: 1}}, got {}",
                 compact(operand)
-            )),
+            ))),
         },
         "$gt" | "$ge" | "$lt" | "$le" => match operand {
             Value::Number(_) => Ok(()),
-            _ => Err(format!("needs a number, got {}", compact(operand))),
+            _ => Err(named(format!("needs a number, got {}", compact(operand)))),
         },
         "$ne" => Ok(()),
         "$any" => match operand {
             Value::Array(alts) if !alts.is_empty() => {
                 for alt in alts {
-                    validate_value(pointer, alt, errors);
+                    validate_value(pointer, alt, &at.in_array(), errors);
                 }
                 Ok(())
             }
-            _ => Err(format!(
+            _ => Err(named(format!(
                 "needs a non-empty array of alternatives, got {}",
                 compact(operand)
-            )),
+            ))),
         },
         "$contains" | "$not" => {
-            validate_value(pointer, operand, errors);
+            validate_value(pointer, operand, at, errors);
             Ok(())
         }
-        _ => Err(format!("unknown operator (known: {})", OPERATORS.join(" "))),
+        _ => Err(unknown_operator(op)),
+    }
+}
+
+/// `unknown operator "$presnt" (did you mean "$present"?)`, or the list of operators
+/// when none is close.
+fn unknown_operator(op: &str) -> String {
+    let hint = crate::suggest::hint(op, OPERATORS.iter().copied());
+    if hint.is_empty() {
+        format!("unknown operator {op:?} (known: {})", OPERATORS.join(" "))
+    } else {
+        format!("unknown operator {op:?}{hint}")
     }
 }
 

@@ -516,6 +516,14 @@ fn cmd_run(catalog: Catalog, root: &Path, args: RunArgs) -> i32 {
     }));
     let plan = match plan {
         Ok(p) => p,
+        // Scenario errors as `lint` prints them: `file:line:col: error: ...` on each
+        // line, which editors and CI annotations read.
+        Err(runner::RunError::Scenarios(errors)) => {
+            for e in errors {
+                complain!("{}", scenario::Finding::from(e));
+            }
+            return EXIT_USAGE;
+        }
         Err(e) => {
             drop(status);
             complain!("error: {e}");

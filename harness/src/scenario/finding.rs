@@ -101,11 +101,28 @@ impl From<ScenarioError> for Finding {
     }
 }
 
-/// `file:line:column: severity: message`, as compilers print.
+/// `file:line:column: severity: message`, as compilers print; a message of several
+/// lines repeats the prefix on each, since editors and CI annotations read one
+/// `file:line:column: message` per line and would drop or misplace the rest.
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.location, self.severity, self.message)
+        let prefix = format!("{}: {}", self.location, self.severity);
+        write_prefixed(f, &prefix, &self.message)
     }
+}
+
+/// `message` with `prefix: ` in front of each of its lines (blank lines dropped, so
+/// no line of output is a bare prefix).
+pub fn write_prefixed(f: &mut fmt::Formatter<'_>, prefix: &str, message: &str) -> fmt::Result {
+    let mut lines = message.lines().filter(|l| !l.trim().is_empty());
+    match lines.next() {
+        Some(first) => write!(f, "{prefix}: {first}")?,
+        None => write!(f, "{prefix}: {}", message.trim())?,
+    }
+    for line in lines {
+        write!(f, "\n{prefix}: {line}")?;
+    }
+    Ok(())
 }
 
 /// The exit code for a set of findings: 2 when any is an error (the CLI's "scenario
@@ -115,5 +132,28 @@ pub fn exit_code(findings: &[Finding]) -> i32 {
         2
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_carries_the_location() {
+        let f = Finding::error(
+            Location::new(Path::new("s.yaml"), 7, 9),
+            "first\n  second\n\nthird",
+        );
+        assert_eq!(
+            f.to_string(),
+            "s.yaml:7:9: error: first\ns.yaml:7:9: error:   second\ns.yaml:7:9: error: third"
+        );
+        assert_eq!(
+            f.to_error().to_string(),
+            "s.yaml:7:9: first\ns.yaml:7:9:   second\ns.yaml:7:9: third"
+        );
+        let one = Finding::warning(Location::new(Path::new("s.yaml"), 1, 1), "w");
+        assert_eq!(one.to_string(), "s.yaml:1:1: warning: w");
     }
 }

@@ -14,11 +14,13 @@
 
 use super::finding::{Finding, Location};
 use super::loader::{read_text, LoadedScenario};
+use super::locate::Text;
 use super::model::{Action, Expect, Message, Scenario, Spanned, Step, Versions};
 use super::names::split_qualified;
 use super::structure::top_key_location;
 use super::vars::referenced_names;
 use crate::catalog::{compare_versions, Catalog};
+use crate::suggest;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -48,6 +50,7 @@ pub fn lint(loaded: &LoadedScenario, catalog: &Catalog, references: &[&str]) -> 
     let mut l = Linter {
         loaded,
         catalog,
+        lines: Text::new(&text),
         out: Vec::new(),
     };
     if let Some(versions) = l.top_level(&text, references) {
@@ -79,6 +82,8 @@ pub fn lint_errors(
 struct Linter<'a> {
     loaded: &'a LoadedScenario,
     catalog: &'a Catalog,
+    /// The file's text by lines, to find the keys the model keeps no position for.
+    lines: Text,
     out: Vec<Finding>,
 }
 
@@ -108,6 +113,13 @@ impl<'a> Linter<'a> {
         self.out.push(Finding::error(at, message));
     }
 
+    /// Where `ctx` + `key` is written below `here` (a step or action): the key, or its
+    /// value with `value`; the deepest key found when it is not.
+    fn find(&self, here: At, ctx: &[&str], key: &[&str], value: bool) -> At {
+        let path: Vec<&str> = ctx.iter().chain(key).copied().collect();
+        self.lines.locate(here, &path, value)
+    }
+
     /// The top-level checks: family, side, versions, reference peer. Returns the
     /// versions the steps are checked for, or `None` when the family is unknown (then
     /// nothing else can be checked).
@@ -123,8 +135,9 @@ impl<'a> Linter<'a> {
                 .map(|f| f.family.as_str())
                 .collect();
             let message = format!(
-                "unknown family `{}` (known: {})",
+                "unknown family `{}`{} (known: {})",
                 s.family,
+                suggest::hint(&s.family, known.iter().copied()),
                 known.join(", ")
             );
             self.push(top("family"), message);
@@ -147,7 +160,8 @@ impl<'a> Linter<'a> {
         if let Some(r) = &s.peer.reference {
             if !references.is_empty() && !references.contains(&r.as_str()) {
                 let message = format!(
-                    "unknown reference peer `{r}` (known: {})",
+                    "unknown reference peer `{r}`{} (known: {})",
+                    suggest::hint(r, references.iter().copied()),
                     references.join(", ")
                 );
                 self.push(top("peer"), message);
@@ -203,16 +217,24 @@ impl<'a> Linter<'a> {
                 Some(w) => versions.iter().filter(|v| w.runs_at(v)).cloned().collect(),
             };
             if let Some(x) = &step.exchange {
-                self.message(here, &x.send, &applicable);
+                self.message(here, &["exchange", "send"], &x.send, &applicable);
                 if let Some(e) = &x.expect {
-                    self.expect(here, e, &applicable);
+                    self.expect(here, &["exchange", "expect"], e, &applicable);
                 }
                 self.then(&x.then, &applicable);
             }
             if let Some(a) = &step.accept {
-                self.expect(here, &a.expect, &applicable);
-                for r in a.replies() {
-                    self.message(here, r, &applicable);
+                self.expect(here, &["accept", "expect"], &a.expect, &applicable);
+                if let Some(r) = &a.reply {
+                    self.message(here, &["accept", "reply"], r, &applicable);
+                }
+                for (field, map) in [
+                    ("reply_by", &a.reply_by),
+                    ("answer_others", &a.answer_others),
+                ] {
+                    for (name, r) in map {
+                        self.message(here, &["accept", field, name], r, &applicable);
+                    }
                 }
                 self.then(&a.then, &applicable);
             }
@@ -226,10 +248,10 @@ impl<'a> Linter<'a> {
         for sp in actions {
             let here = at(sp);
             if let Some(m) = &sp.value.send {
-                self.message(here, m, versions);
+                self.message(here, &["send"], m, versions);
             }
             if let Some(e) = &sp.value.expect {
-                self.expect(here, e, versions);
+                self.expect(here, &["expect"], e, versions);
             }
         }
     }
@@ -242,9 +264,13 @@ impl<'a> Linter<'a> {
         self.catalog.kind_any_version(family, kind).is_some()
     }
 
-    fn message(&mut self, here: At, m: &Message, versions: &[String]) {
+    /// `ctx` is the path of keys from `here` to the message (`exchange.send`).
+    fn message(&mut self, here: At, ctx: &[&str], m: &Message, versions: &[String]) {
         if let Some(k) = m.declared_kind(|f| self.names_kind(f)) {
-            self.kind(here, &k, Dir::Send, versions);
+            // Without `kind:`, the fixture's name is the kind.
+            let key = if m.kind.is_some() { "kind" } else { "fixture" };
+            let at_kind = self.find(here, ctx, &[key], true);
+            self.kind(at_kind, &k, Dir::Send, versions);
         }
         if let Some(f) = &m.fixture {
             // Templated fixture names are resolved at run time.
@@ -260,10 +286,12 @@ impl<'a> Linter<'a> {
                         .strip_prefix(self.catalog.root())
                         .map(|p| p.to_path_buf())
                         .unwrap_or(shown);
+                    let hint = self.closest_fixture(&family, missing[0], f);
+                    let at_fixture = self.find(here, ctx, &["fixture"], true);
                     self.push(
-                        here,
+                        at_fixture,
                         format!(
-                            "fixture `{f}` not found for {family} {} (expected {})",
+                            "fixture `{f}` not found for {family} {}{hint} (expected {})",
                             join(&missing),
                             shown.display()
                         ),
@@ -273,16 +301,22 @@ impl<'a> Linter<'a> {
         }
     }
 
-    fn expect(&mut self, here: At, e: &Expect, versions: &[String]) {
+    /// `ctx` is the path of keys from `here` to the expectation (`exchange.expect`).
+    fn expect(&mut self, here: At, ctx: &[&str], e: &Expect, versions: &[String]) {
         if let Some(k) = &e.kind {
-            self.kind(here, k, Dir::Expect, versions);
+            let at_kind = self.find(here, ctx, &["kind"], true);
+            self.kind(at_kind, k, Dir::Expect, versions);
         }
-        if let Err(msg) =
-            crate::check::matcher::validate_spec(&neutralise_templates(e.matches.map()))
-        {
-            self.push(here, format!("invalid `match`: {msg}"));
+        let spec = neutralise_templates(e.matches.map());
+        for err in crate::check::matcher::spec_errors(&spec) {
+            // Each problem at its own key: the operator, or the pointer it is under.
+            let mut keys: Vec<&str> = vec!["match"];
+            keys.extend(err.keys.iter().map(String::as_str));
+            let at_key = self.find(here, ctx, &keys, false);
+            self.push(at_key, format!("invalid `match`: {}", err.message));
         }
-        self.volatile_keep(here, e);
+        let at_keep = self.find(here, ctx, &["volatile", "keep"], false);
+        self.volatile_keep(at_keep, e);
     }
 
     /// `volatile.keep` entries must be volatile in the family, or keeping them means
@@ -317,13 +351,15 @@ impl<'a> Linter<'a> {
             return;
         }
         let Some(any) = self.catalog.kind_any_version(&family, kind) else {
-            let hint = self
-                .closest_kind(&family, kind)
+            let close: Vec<String> = self
+                .closest_kinds(&family, kind)
+                .into_iter()
                 .map(|k| match qualifier {
-                    Some(f) => format!(" (did you mean `{f}:{k}`?)"),
-                    None => format!(" (did you mean `{k}`?)"),
+                    Some(f) => format!("{f}:{k}"),
+                    None => k,
                 })
-                .unwrap_or_default();
+                .collect();
+            let hint = suggest::phrase(&close);
             self.push(
                 here,
                 format!("unknown kind `{kind}` in {family}{hint}; `zbx-conform catalog --family {family}` lists the kinds"),
@@ -387,36 +423,37 @@ impl<'a> Linter<'a> {
         }
     }
 
-    /// The known kind with the smallest edit distance, if it is close enough to be a typo.
-    fn closest_kind(&self, family: &str, kind: &str) -> Option<String> {
-        let fam = self.catalog.family(family)?;
-        fam.kinds
-            .iter()
-            .map(|k| (edit_distance(&k.kind, kind), &k.kind))
-            .filter(|(d, _)| *d <= 3)
-            .min()
-            .map(|(_, k)| k.clone())
+    /// The known kinds of `family` close enough to `kind` to be what was meant.
+    fn closest_kinds(&self, family: &str, kind: &str) -> Vec<String> {
+        let Some(fam) = self.catalog.family(family) else {
+            return Vec::new();
+        };
+        suggest::closest(kind, fam.kinds.iter().map(|k| k.kind.as_str()))
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The hint for a fixture name not found at `version`: the closest fixture names
+    /// of that family and version (`family:name` compares within that family).
+    fn closest_fixture(&self, family: &str, version: &str, written: &str) -> String {
+        let (qualifier, name) = split_qualified(written);
+        let names = self
+            .catalog
+            .fixture_names(qualifier.unwrap_or(family), version);
+        let close: Vec<String> = suggest::closest(name, names.iter().map(String::as_str))
+            .into_iter()
+            .map(|n| match qualifier {
+                Some(f) => format!("{f}:{n}"),
+                None => n.to_string(),
+            })
+            .collect();
+        suggest::phrase(&close)
     }
 }
 
 fn join(v: &[&String]) -> String {
     v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-/// Levenshtein distance, for "did you mean" hints on short names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Warnings: variables referenced without a default that neither the runner, the
@@ -439,9 +476,13 @@ fn variable_warnings(loaded: &LoadedScenario, text: &str) -> Vec<Finding> {
         w.text(top_key_location(text, "listen"), a);
     }
     w.steps(&s.steps);
+    let lines = Text::new(text);
     w.found
         .into_iter()
-        .map(|((line, column), name)| {
+        .map(|(here, name)| {
+            // At the reference itself when it is written in the block, else the block.
+            let (line, column) =
+                lines.find_text(here, &format!("${{{name}}}")).unwrap_or(here);
             Finding::warning(
                 Location::new(&loaded.path, line, column),
                 format!(
@@ -574,16 +615,4 @@ fn neutralise_templates(
         }
     }
     spec.iter().map(|(k, v)| (k.clone(), walk(v))).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::edit_distance;
-
-    #[test]
-    fn distance() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "ab"), 2);
-        assert_eq!(edit_distance("same", "same"), 0);
-    }
 }

@@ -18,13 +18,20 @@ pub struct LoadedScenario {
 
 /// An error in a scenario file, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", path.display())]
 pub struct ScenarioError {
     pub path: PathBuf,
     /// 1-based; 0 when unknown.
     pub line: u64,
     pub column: u64,
     pub message: String,
+}
+
+/// `file:line:column: message`, the prefix on every line of a message of several.
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefix = format!("{}:{}:{}", self.path.display(), self.line, self.column);
+        super::finding::write_prefixed(f, &prefix, &self.message)
+    }
 }
 
 impl ScenarioError {
@@ -176,8 +183,35 @@ fn readable(e: &serde_saphyr::Error, message: String) -> String {
         m if m.starts_with("data did not match any variant of untagged enum OneOrMany") => {
             "expected a string or a list of strings".into()
         }
-        _ => message,
+        _ => unknown_field_hint(message),
     }
+}
+
+/// `unknown field `exchnge`, expected one of name, when, exchange, ...` gets the
+/// closest expected field as a hint: `unknown field `exchnge` (did you mean
+/// "exchange"?), expected one of ...`. Other messages are returned as they are.
+fn unknown_field_hint(message: String) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message;
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return message;
+    };
+    let list = expected
+        .trim_start_matches(',')
+        .trim_start()
+        .trim_start_matches("expected one of ")
+        .trim_start_matches("expected ");
+    let candidates: Vec<&str> = list
+        .split([',', ' '])
+        .map(|c| c.trim().trim_matches('`'))
+        .filter(|c| !c.is_empty() && *c != "or")
+        .collect();
+    let hint = crate::suggest::hint(field, candidates);
+    if hint.is_empty() {
+        return message;
+    }
+    format!("unknown field `{field}`{hint}{expected}")
 }
 
 /// Read a file, refusing non-UTF-8 text and files above [`MAX_FILE_BYTES`].

@@ -4,6 +4,7 @@
 pub mod finding;
 pub mod lint;
 pub mod loader;
+pub mod locate;
 pub mod model;
 pub mod names;
 pub mod structure;

@@ -27,6 +27,7 @@ pub struct Problem {
 pub fn check(scenario: &Scenario, text: &str) -> Vec<Problem> {
     let mut c = Checker {
         text,
+        lines: super::locate::Text::new(text),
         out: Vec::new(),
     };
     c.scenario(scenario);
@@ -36,6 +37,8 @@ pub fn check(scenario: &Scenario, text: &str) -> Vec<Problem> {
 
 struct Checker<'a> {
     text: &'a str,
+    /// The text by lines, to find nested keys (see [`super::locate`]).
+    lines: super::locate::Text,
     out: Vec<Problem>,
 }
 
@@ -66,6 +69,13 @@ impl Checker<'_> {
 
     fn top(&self, key: &str) -> At {
         let (line, column) = top_key_location(self.text, key);
+        At { line, column }
+    }
+
+    /// Where the keys `path` are written below `at` (a step or action): the last key,
+    /// or its value with `value`; the deepest key found when they are not.
+    fn key(&self, at: At, path: &[&str], value: bool) -> At {
+        let (line, column) = self.lines.locate((at.line, at.column), path, value);
         At { line, column }
     }
 
@@ -202,30 +212,40 @@ impl Checker<'_> {
             self.tls(t);
         }
         if let Some(w) = &step.when {
+            let at_when = self.key(at, &["when"], false);
             if w.version.as_ref().is_some_and(|v| v.to_vec().is_empty()) {
-                self.push(at, "`when.version` must list at least one condition");
+                self.push(
+                    self.key(at, &["when", "version"], false),
+                    "`when.version` must list at least one condition",
+                );
             }
             if w.version.is_none() && w.tls.is_none() {
-                self.push(at, "`when` needs `version`, `tls` or both");
+                self.push(at_when, "`when` needs `version`, `tls` or both");
             }
             for c in w.versions() {
                 if let Err(e) = VersionCondition::parse(&c) {
-                    self.push(at, format!("in `when`: {e}"));
+                    self.push(
+                        self.key(at, &["when", "version"], true),
+                        format!("in `when`: {e}"),
+                    );
                 }
             }
             for t in w.tls.as_ref().map(|t| t.to_vec()).unwrap_or_default() {
                 if let Err(e) = crate::transport::tls::TlsMode::parse(&t) {
-                    self.push(at, format!("in `when.tls`: {e}"));
+                    self.push(
+                        self.key(at, &["when", "tls"], true),
+                        format!("in `when.tls`: {e}"),
+                    );
                 }
             }
         }
         if let Some(x) = &step.exchange {
-            self.message(at, "exchange.send", &x.send);
+            self.message(at, &["exchange", "send"], "exchange.send", &x.send);
             if let Some(e) = &x.expect {
-                self.expect(at, "exchange.expect", e);
+                self.expect(at, &["exchange", "expect"], "exchange.expect", e);
                 if e.refused.is_some() && !x.then.is_empty() {
                     self.push(
-                        at,
+                        self.key(at, &["exchange", "then"], false),
                         "`exchange.expect` has `refused`: a refused connection has no `then` (remove it)".to_string(),
                     );
                 }
@@ -233,19 +253,22 @@ impl Checker<'_> {
             self.then(&x.then);
         }
         if let Some(a) = &step.accept {
-            self.expect(at, "accept.expect", &a.expect);
+            self.expect(at, &["accept", "expect"], "accept.expect", &a.expect);
             if let Some(r) = &a.reply {
-                self.message(at, "accept.reply", r);
+                self.message(at, &["accept", "reply"], "accept.reply", r);
             }
-            for r in a.reply_by.values() {
-                self.message(at, "accept.reply_by", r);
-            }
-            for r in a.answer_others.values() {
-                self.message(at, "accept.answer_others", r);
+            for (field, map) in [
+                ("reply_by", &a.reply_by),
+                ("answer_others", &a.answer_others),
+            ] {
+                for (name, r) in map {
+                    let ctx = format!("accept.{field}");
+                    self.message(at, &["accept", field, name], &ctx, r);
+                }
             }
             if !a.answer_others.is_empty() && !a.others.skips() {
                 self.push(
-                    at,
+                    self.key(at, &["accept", "answer_others"], false),
                     "`accept.answer_others` only applies with `others: skip`",
                 );
             }
@@ -256,11 +279,14 @@ impl Checker<'_> {
                 self.push(at, "`retry` applies only to `exchange` and `accept` steps");
             }
             if r.within.0.is_zero() {
-                self.push(at, "`retry.within` must be longer than 0");
+                self.push(
+                    self.key(at, &["retry", "within"], true),
+                    "`retry.within` must be longer than 0",
+                );
             }
             if r.every.is_some_and(|e| e.0.is_zero() || e.0 > r.within.0) {
                 self.push(
-                    at,
+                    self.key(at, &["retry", "every"], true),
                     "`retry.every` must be longer than 0 and not longer than `retry.within`",
                 );
             }
@@ -268,7 +294,7 @@ impl Checker<'_> {
         if let Some(r) = &step.repeat {
             if r.times == 0 || r.times > MAX_REPEAT {
                 self.push(
-                    at,
+                    self.key(at, &["repeat", "times"], true),
                     format!(
                         "`repeat.times` must be between 1 and {MAX_REPEAT}, got {}",
                         r.times
@@ -276,7 +302,10 @@ impl Checker<'_> {
                 );
             }
             if r.steps.is_empty() {
-                self.push(at, "`repeat.steps` must contain at least one step");
+                self.push(
+                    self.key(at, &["repeat", "steps"], false),
+                    "`repeat.steps` must contain at least one step",
+                );
             }
             self.steps(&r.steps);
         }
@@ -285,6 +314,7 @@ impl Checker<'_> {
     /// `requirement:` ids are short names for people and CI tools (`PROXY-DATA-ACK`):
     /// letters, digits, `-`, `_`, `.`, so they survive every report format unquoted.
     fn requirements(&mut self, at: At, step: &Step) {
+        let at = self.key(at, &["requirement"], false);
         if step.requirement.is_some() && step.requirements().is_empty() {
             self.push(at, "`requirement` must name at least one requirement id");
         }
@@ -300,8 +330,8 @@ impl Checker<'_> {
             let at = At::from(sp);
             let a = &sp.value;
             match (&a.send, &a.expect) {
-                (Some(m), None) => self.message(at, "then.send", m),
-                (None, Some(e)) => self.expect(at, "then.expect", e),
+                (Some(m), None) => self.message(at, &["send"], "then.send", m),
+                (None, Some(e)) => self.expect(at, &["expect"], "then.expect", e),
                 (Some(_), Some(_)) => self.push(
                     at,
                     "`then` action has both `send` and `expect`: give exactly one per action (use two actions)",
@@ -314,7 +344,14 @@ impl Checker<'_> {
         }
     }
 
-    fn message(&mut self, at: At, ctx: &str, m: &Message) {
+    /// `path` leads from `step_at` (a step or `then` action) to the message, `ctx` names
+    /// it in messages; the message's own problems are reported at the key they are about.
+    fn message(&mut self, step_at: At, path: &[&str], ctx: &str, m: &Message) {
+        let at = self.key(step_at, path, false);
+        let sub = |s: &Self, keys: &[&str], value: bool| {
+            let full: Vec<&str> = path.iter().chain(keys).copied().collect();
+            s.key(step_at, &full, value)
+        };
         let sources: Vec<&str> = [
             ("fixture", m.fixture.is_some()),
             ("json", m.json.is_some()),
@@ -343,12 +380,15 @@ impl Checker<'_> {
         if let Some(f) = &m.fixture {
             // Names built from variables are checked again after expansion, at run time.
             if let Err(e) = super::names::fixture_name(f) {
-                self.push(at, format!("`{ctx}.fixture`: {e}"));
+                self.push(
+                    sub(self, &["fixture"], true),
+                    format!("`{ctx}.fixture`: {e}"),
+                );
             }
         }
         if let Some(raw) = &m.raw {
             if let Err(e) = check_hex(raw) {
-                self.push(at, format!("`{ctx}.raw`: {e}"));
+                self.push(sub(self, &["raw"], true), format!("`{ctx}.raw`: {e}"));
             }
             let extra: Vec<&str> = [
                 ("set", !m.set.is_empty()),
@@ -359,9 +399,9 @@ impl Checker<'_> {
             .filter(|(_, on)| *on)
             .map(|(n, _)| *n)
             .collect();
-            if !extra.is_empty() {
+            if let Some(first) = extra.first() {
                 self.push(
-                    at,
+                    sub(self, &[first], false),
                     format!(
                         "`{ctx}` uses `raw`, which is sent byte for byte: {} cannot apply to it",
                         extra
@@ -381,24 +421,36 @@ impl Checker<'_> {
         }
         for key in m.set.keys() {
             if let Err(e) = check_pointer(key, false) {
-                self.push(at, format!("`{ctx}.set` key {key:?}: {e}"));
+                self.push(
+                    sub(self, &["set", key], false),
+                    format!("`{ctx}.set` key {key:?}: {e}"),
+                );
             }
         }
+        let at_remove = sub(self, &["remove"], false);
         for p in &m.remove {
+            let at_entry = self
+                .lines
+                .find_text((at_remove.line, at_remove.column), p)
+                .map(|(line, column)| At { line, column })
+                .filter(|_| !p.is_empty())
+                .unwrap_or(at_remove);
             if let Err(e) = check_pointer(p, false) {
-                self.push(at, format!("`{ctx}.remove` entry {p:?}: {e}"));
+                self.push(at_entry, format!("`{ctx}.remove` entry {p:?}: {e}"));
             } else if p.is_empty() {
                 self.push(
-                    at,
+                    at_remove,
                     format!("`{ctx}.remove` entry \"\" would remove the whole body"),
                 );
             }
         }
         if let Some(f) = &m.frame {
-            self.frame(at, ctx, f);
+            let at_frame = sub(self, &["frame"], false);
+            self.frame(at_frame, ctx, f);
         }
     }
 
+    /// `at` is the `frame` key: its values carry no position of their own.
     fn frame(&mut self, at: At, ctx: &str, f: &FrameSpec) {
         if let Some(old) = &f.compress {
             // One word for sends and expectations; no silent alias, so files converge.
@@ -427,7 +479,13 @@ impl Checker<'_> {
         }
     }
 
-    fn expect(&mut self, at: At, ctx: &str, e: &Expect) {
+    /// `path` leads from `step_at` (a step or `then` action) to the expectation.
+    fn expect(&mut self, step_at: At, path: &[&str], ctx: &str, e: &Expect) {
+        let at = self.key(step_at, path, false);
+        let sub = |s: &Self, keys: &[&str], value: bool| {
+            let full: Vec<&str> = path.iter().chain(keys).copied().collect();
+            s.key(step_at, &full, value)
+        };
         let terminal: Vec<&str> = [
             ("closes", e.closes.is_some()),
             ("silent", e.silent.is_some()),
@@ -507,17 +565,18 @@ impl Checker<'_> {
                 self.push(key_at, operator_as_key(ctx, key, &e.matches[key]));
             }
         }
-        self.volatile(at, ctx, e);
+        let at_volatile = sub(self, &["volatile"], false);
+        self.volatile(at_volatile, ctx, e);
         for (var, ptr) in &e.capture {
             if !is_var_name(var) {
                 self.push(
-                    at,
+                    sub(self, &["capture", var], false),
                     format!("`{ctx}.capture` variable name {var:?} is invalid (use [A-Za-z_][A-Za-z0-9_]*)"),
                 );
             }
             if let Err(err) = check_pointer(ptr, false) {
                 self.push(
-                    at,
+                    sub(self, &["capture", var], true),
                     format!("`{ctx}.capture` pointer {ptr:?} for `{var}`: {err}"),
                 );
             }
@@ -525,7 +584,10 @@ impl Checker<'_> {
         if let Some(s) = &e.snapshot {
             // Variables in the name are expanded at run time and checked again then.
             if let Err(e) = super::names::snapshot_name(s) {
-                self.push(at, format!("`{ctx}.snapshot`: {e}"));
+                self.push(
+                    sub(self, &["snapshot"], true),
+                    format!("`{ctx}.snapshot`: {e}"),
+                );
             }
         }
     }

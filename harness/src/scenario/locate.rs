@@ -1,0 +1,343 @@
+//! Where a nested key is written: `exchange.expect.kind` from a step's position.
+//!
+//! The model keeps spans only for steps, `then` actions and a few values (the YAML
+//! deserializer loses them inside plain strings and maps), so an error about a `kind`
+//! or a `fixture` would otherwise point at its step. This is a small scanner over the
+//! file text, enough for how scenarios are written: block mappings, flow mappings
+//! (`{ kind: x }`, also across lines), quoted keys and comments. It never fails: a key
+//! it cannot find leaves the position at the deepest key it did find.
+
+/// A 1-based `(line, column)`, columns in characters as the YAML parser counts them.
+pub type Pos = (u64, u64);
+
+/// Where a key of a path was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// The key itself.
+    pub key: Pos,
+    /// Its value: the first character after `key:` (or the next line's content).
+    pub value: Pos,
+}
+
+/// A file's text split into lines of characters once, so that locating many keys
+/// costs each step's lines rather than the whole file every time.
+pub struct Text {
+    lines: Vec<Vec<char>>,
+}
+
+impl Text {
+    pub fn new(text: &str) -> Text {
+        Text {
+            lines: text.lines().map(|l| l.chars().collect()).collect(),
+        }
+    }
+
+    /// The position of `path`'s last key, searched from the mapping that starts at
+    /// `from` (a step's or an action's position): the key when `want_value` is false,
+    /// else its value. When a key is missing, the deepest key found (or `from`) is
+    /// returned.
+    pub fn locate(&self, from: Pos, path: &[&str], want_value: bool) -> Pos {
+        let s = Scanner { lines: &self.lines };
+        let mut node = from;
+        let mut best = from;
+        for (i, key) in path.iter().enumerate() {
+            let Some(f) = s.child(node, key) else {
+                return best;
+            };
+            let last = i + 1 == path.len();
+            best = if last && want_value { f.value } else { f.key };
+            node = f.value;
+        }
+        best
+    }
+
+    /// The first place `needle` is written in the block that starts at `from` (its
+    /// line, then the following lines indented to `from`'s column or deeper), or `None`.
+    pub fn find_text(&self, from: Pos, needle: &str) -> Option<Pos> {
+        let first = usize::try_from(from.0).ok()?.checked_sub(1)?;
+        let indent = usize::try_from(from.1).ok()?.saturating_sub(1);
+        let needle: Vec<char> = needle.chars().collect();
+        if needle.is_empty() {
+            return None;
+        }
+        for (i, line) in self.lines.iter().enumerate().skip(first) {
+            let lead = line.iter().take_while(|c| **c == ' ').count();
+            let content = &line[lead..];
+            if i != first && !content.is_empty() && content[0] != '#' && lead < indent {
+                break;
+            }
+            // From the block's column on its first line (a step's `- ` is before it).
+            let skip = if i == first { indent } else { 0 };
+            let tail = line.get(skip..).unwrap_or(&[]);
+            if let Some(at) = tail
+                .windows(needle.len())
+                .position(|w| w == needle.as_slice())
+            {
+                return Some((i as u64 + 1, (skip + at) as u64 + 1));
+            }
+        }
+        None
+    }
+}
+
+struct Scanner<'a> {
+    lines: &'a [Vec<char>],
+}
+
+impl Scanner<'_> {
+    /// The character at a 1-based position, if any.
+    fn at(&self, (line, col): Pos) -> Option<char> {
+        let l = self
+            .lines
+            .get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        l.get(usize::try_from(col).ok()?.checked_sub(1)?).copied()
+    }
+
+    /// The key `key` of the mapping whose first character is at `node`.
+    fn child(&self, node: Pos, key: &str) -> Option<Found> {
+        match self.at(node)? {
+            '{' => self.flow_child(node, key),
+            '[' | '"' | '\'' => None,
+            _ => self.block_child(node, key),
+        }
+    }
+
+    /// A block mapping: keys at `node`'s column on its line and the following lines,
+    /// until a line indented less.
+    fn block_child(&self, (line, col): Pos, key: &str) -> Option<Found> {
+        let first = usize::try_from(line).ok()?.checked_sub(1)?;
+        let indent = usize::try_from(col).ok()?.checked_sub(1)?;
+        for (i, l) in self.lines.iter().enumerate().skip(first) {
+            let lead = l.iter().take_while(|c| **c == ' ').count();
+            let rest = &l[lead.min(l.len())..];
+            if i != first && (rest.is_empty() || rest[0] == '#') {
+                continue;
+            }
+            if i != first && lead < indent {
+                break;
+            }
+            if i != first && lead > indent {
+                continue;
+            }
+            let at = if i == first { indent } else { lead };
+            if let Some(value) = self.key_here(i, at, key) {
+                return Some(Found {
+                    key: (i as u64 + 1, at as u64 + 1),
+                    value: self.value_from(i, value),
+                });
+            }
+        }
+        None
+    }
+
+    /// Whether `key:` (plain or quoted) starts at 0-based `(line, at)`; then the
+    /// 0-based column just after its colon.
+    fn key_here(&self, line: usize, at: usize, key: &str) -> Option<usize> {
+        let l = self.lines.get(line)?;
+        let rest = l.get(at..)?;
+        let key: Vec<char> = key.chars().collect();
+        let len = if rest.starts_with(&key) {
+            key.len()
+        } else if matches!(rest.first(), Some('"' | '\''))
+            && rest.get(1..=key.len()).is_some_and(|k| k == key.as_slice())
+            && rest.get(key.len() + 1) == rest.first()
+        {
+            key.len() + 2
+        } else {
+            return None;
+        };
+        let after = rest[len..].iter().take_while(|c| **c == ' ').count();
+        let colon = len + after;
+        if rest.get(colon) != Some(&':') {
+            return None;
+        }
+        // `a:b` is one plain scalar, not a key; a quoted key may be followed directly.
+        let next = rest.get(colon + 1);
+        let quoted = len != key.len();
+        if next.is_some_and(|c| !c.is_whitespace() && !quoted && !matches!(c, ',' | '}' | '{')) {
+            return None;
+        }
+        Some(at + colon + 1)
+    }
+
+    /// The position of the value that follows a key whose colon ends before 0-based
+    /// `(line, col)`: on the same line, or the next line with content.
+    fn value_from(&self, line: usize, col: usize) -> Pos {
+        let mut l = line;
+        let mut c = col;
+        while let Some(chars) = self.lines.get(l) {
+            while chars.get(c).is_some_and(|ch| ch.is_whitespace()) {
+                c += 1;
+            }
+            match chars.get(c) {
+                Some('#') | None => {
+                    l += 1;
+                    c = 0;
+                }
+                Some(_) => return (l as u64 + 1, c as u64 + 1),
+            }
+        }
+        (line as u64 + 1, col as u64 + 1)
+    }
+
+    /// A flow mapping `{ ... }` starting at `node`: its keys at bracket depth 1, on any
+    /// line, outside quoted strings.
+    fn flow_child(&self, (line, col): Pos, key: &str) -> Option<Found> {
+        let mut l = usize::try_from(line).ok()?.checked_sub(1)?;
+        let mut c = usize::try_from(col).ok()?;
+        let mut depth = 1usize;
+        // A key may start right after `{` or `,` at depth 1.
+        let mut expecting_key = true;
+        while let Some(chars) = self.lines.get(l) {
+            while let Some(&ch) = chars.get(c) {
+                if ch.is_whitespace() {
+                    c += 1;
+                    continue;
+                }
+                if depth == 1 && expecting_key {
+                    expecting_key = false;
+                    if let Some(after) = self.key_here(l, c, key) {
+                        return Some(Found {
+                            key: (l as u64 + 1, c as u64 + 1),
+                            value: self.value_from(l, after),
+                        });
+                    }
+                }
+                match ch {
+                    '#' if c == 0 || chars[c - 1].is_whitespace() => break,
+                    '"' | '\'' => c = skip_quoted(chars, c),
+                    '{' | '[' => depth += 1,
+                    '}' | ']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return None;
+                        }
+                    }
+                    ',' if depth == 1 => expecting_key = true,
+                    _ => {}
+                }
+                c += 1;
+            }
+            l += 1;
+            c = 0;
+        }
+        None
+    }
+}
+
+/// The index of the closing quote of the string opening at `start` (or the line's end):
+/// `''` escapes a single quote, `\` escapes in double quotes.
+fn skip_quoted(chars: &[char], start: usize) -> usize {
+    let quote = chars[start];
+    let mut i = start + 1;
+    while let Some(&ch) = chars.get(i) {
+        if quote == '"' && ch == '\\' {
+            i += 2;
+            continue;
+        }
+        if ch == quote {
+            if quote == '\'' && chars.get(i + 1) == Some(&'\'') {
+                i += 2;
+                continue;
+            }
+            return i;
+        }
+        i += 1;
+    }
+    chars.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locate(text: &str, from: Pos, path: &[&str], value: bool) -> Pos {
+        Text::new(text).locate(from, path, value)
+    }
+
+    fn find_text(text: &str, from: Pos, needle: &str) -> Option<Pos> {
+        Text::new(text).find_text(from, needle)
+    }
+
+    const TEXT: &str = "name: x
+steps:
+  - exchange:
+      send: { fixture: config.request, set: { kind: no }, kind: k1 }
+      expect:
+        # kind: in a comment
+        match:
+          /response: { $presnt: true }
+        kind: k2
+  - accept:
+      expect: {
+        \"kind\": k3 }
+";
+
+    #[test]
+    fn block_and_flow_keys() {
+        assert_eq!(
+            locate(TEXT, (3, 5), &["exchange", "send", "kind"], false),
+            (4, 59)
+        );
+        assert_eq!(
+            locate(TEXT, (3, 5), &["exchange", "send", "fixture"], true),
+            (4, 24)
+        );
+        assert_eq!(
+            locate(TEXT, (3, 5), &["exchange", "expect", "kind"], true),
+            (9, 15)
+        );
+        assert_eq!(
+            locate(
+                TEXT,
+                (3, 5),
+                &["exchange", "expect", "match", "/response", "$presnt"],
+                false
+            ),
+            (8, 24)
+        );
+        assert_eq!(
+            locate(TEXT, (10, 5), &["accept", "expect", "kind"], false),
+            (12, 9)
+        );
+    }
+
+    #[test]
+    fn missing_keys_stop_at_the_deepest_found() {
+        assert_eq!(
+            locate(TEXT, (3, 5), &["exchange", "expect", "text"], false),
+            (5, 7)
+        );
+        assert_eq!(locate(TEXT, (3, 5), &["accept"], false), (3, 5));
+        // The previous step's keys are not this step's.
+        assert_eq!(locate(TEXT, (10, 5), &["exchange"], false), (10, 5));
+    }
+
+    #[test]
+    fn text_in_a_block() {
+        assert_eq!(find_text(TEXT, (3, 5), "k1"), Some((4, 65)));
+        assert_eq!(find_text(TEXT, (3, 5), "k3"), None);
+        assert_eq!(find_text(TEXT, (10, 5), "k3"), Some((12, 17)));
+        assert_eq!(find_text("a: é${x}", (1, 1), "${x}"), Some((1, 5)));
+        assert_eq!(find_text("a", (0, 0), "a"), None);
+    }
+
+    #[test]
+    fn odd_input_does_not_panic() {
+        for text in [
+            "",
+            "\t{ kind: ",
+            "a:\n\t- {",
+            "x: '",
+            "k: \"\\",
+            "{{{{",
+            "- -\n-",
+        ] {
+            for from in [(0, 0), (1, 1), (1, 3), (9, 9), (u64::MAX, u64::MAX)] {
+                let _ = locate(text, from, &["k", "kind"], true);
+                let _ = locate(text, from, &["a", "x"], false);
+            }
+        }
+        assert_eq!(locate("\t{ kind: x }", (1, 2), &["kind"], true), (1, 10));
+    }
+}
