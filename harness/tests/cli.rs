@@ -669,3 +669,28 @@ fn quiet_and_verbose_runs_print_less_and_more() {
     let both = zbx(["run", "--quiet", "--verbose"]);
     assert_eq!(both.status.code(), Some(2), "{}", text(&both));
 }
+
+/// A scenario written for a real peer only, run without one, is skipped with a reason
+/// that names the variable to set (here the certificate refusals' AGENT_ADDR).
+#[test]
+fn a_skip_for_a_missing_peer_names_the_address_variable() {
+    let o = zbx([
+        "run",
+        "scenarios/tls-agent-cert/plaintext-refused.yaml",
+        "--version",
+        "6.0",
+        "--no-matrix",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let skip = out
+        .lines()
+        .find(|l| l.starts_with("SKIP"))
+        .unwrap_or_else(|| panic!("no SKIP line: {out}"));
+    assert!(
+        skip.ends_with(
+            "needs a real peer: give --peer ADDR, --start-peer PROFILE or AGENT_ADDR=HOST:PORT"
+        ),
+        "{skip}"
+    );
+}

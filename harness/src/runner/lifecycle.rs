@@ -154,9 +154,13 @@ pub async fn resolve_peer(
             // and no address given: nothing to run against. (A scenario without
             // `peer.address` waits for whoever connects to its listener.)
             None if s.peer.address.is_some() => {
-                return Err(Outcome::Skipped(
-                    "needs a real peer: give --peer ADDR, --start-peer PROFILE or the scenario's address variable".into(),
-                ))
+                let variable = address_variable(s.peer.address.as_deref())
+                    .map_or("the scenario's address variable".to_string(), |v| {
+                        format!("{v}=HOST:PORT")
+                    });
+                return Err(Outcome::Skipped(format!(
+                    "needs a real peer: give --peer ADDR, --start-peer PROFILE or {variable}"
+                )));
             }
             None => {}
         }
