@@ -140,8 +140,13 @@ fn failures_are_marked_on_their_message_text_is_escaped_and_secrets_stay_out() {
         !html.contains(SECRET),
         "the planted secret is in the report"
     );
-    // Flags named on the arrow; the self-contained rule: nothing fetched.
+    // Flags named on the arrow; a message sent without a declared kind is named by its
+    // request (unknown-request's); the self-contained rule: nothing fetched.
     assert!(html.contains("ZBXD|compressed 0x03"));
+    assert!(
+        html.contains("<span class=\"kind\">&quot;no such request&quot; request</span>"),
+        "a kindless message is not named by its request"
+    );
     for remote in ["http://", "https://", "<link", "@import", "url("] {
         assert!(!html.contains(remote), "the page refers to {remote}");
     }

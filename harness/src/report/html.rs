@@ -457,10 +457,19 @@ fn entry(
     } else {
         "received"
     };
-    let kind = match (e.kind.as_deref(), dir) {
-        (Some(k), _) => k,
-        (None, "sent") => "(no declared kind)",
-        (None, _) => "(unrecognised)",
+    // Without a kind, the JSON `request` the message names says what it is.
+    let request = serde_json::from_str::<serde_json::Value>(&e.body)
+        .ok()
+        .and_then(|v| {
+            v.get("request")?
+                .as_str()
+                .map(|r| format!("\"{r}\" request"))
+        });
+    let kind = match (e.kind.as_deref(), dir, request.as_deref()) {
+        (Some(k), _, _) => k,
+        (None, _, Some(r)) => r,
+        (None, "sent", None) => "(no declared kind)",
+        (None, _, None) => "(unrecognised)",
     };
     let flags = e
         .flags
