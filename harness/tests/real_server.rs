@@ -175,37 +175,29 @@ fn scenarios_pass_against_real_zabbix_server() {
 /// accepting with the test's PSK; `accept` is the proxies' tls_accept in the server's
 /// database.
 fn run_psk(folders: &[&str], accept: &str) -> runner::RunResult {
-    let root = support::root();
     let pki = tls_support::Pki::psk_only();
-    let catalog = Arc::new(Catalog::load(&root).expect("catalog loads"));
     let run_dir = reachable_run_dir();
-    let opts = RunOptions {
-        paths: folders.iter().map(|f| root.join(f)).collect(),
-        vars: [
-            (
-                "PSK_IDENTITY".to_string(),
-                tls_support::IDENTITY.to_string(),
-            ),
-            ("PSK_FILE".into(), pki.file("good.psk")),
-            ("SERVER_PROXY_TLS_ACCEPT".into(), accept.into()),
-        ]
-        .into_iter()
-        .collect(),
-        jobs: 2,
-        timeout: std::time::Duration::from_secs(10),
-        start_peer: Some(support::load_profile("ci/peers/zabbix-server-6.0-psk.yaml")),
-        run_dir: run_dir.path().to_path_buf(),
-        tls: zbx_conform::transport::tls::TlsSettings {
-            accept: Some(vec!["psk".into()]),
-            ..pki.psk_client()
-        },
-        ..RunOptions::default()
+    let vars = vec![
+        (
+            "PSK_IDENTITY".to_string(),
+            tls_support::IDENTITY.to_string(),
+        ),
+        ("PSK_FILE".into(), pki.file("good.psk")),
+        ("SERVER_PROXY_TLS_ACCEPT".into(), accept.into()),
+    ];
+    let tls = zbx_conform::transport::tls::TlsSettings {
+        accept: Some(vec!["psk".into()]),
+        ..pki.psk_client()
     };
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let plan = rt
-        .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
-        .unwrap_or_else(|e| panic!("the run does not start: {e}"));
-    let r = rt.block_on(runner::run_jobs(catalog, plan.jobs, &opts, |_| {}));
+    let (named, r) = tls_support::run_started(
+        "ci/peers/zabbix-server-6.0-psk.yaml",
+        folders,
+        &[],
+        vars,
+        tls,
+        run_dir.path(),
+    );
+    assert_eq!(named.as_deref(), Some("6.0"), "the server asked over PSK");
     let all = support::describe(&r);
     assert!(!all.contains(&tls_support::PSK[..16]), "a key shows: {all}");
     r

@@ -17,12 +17,9 @@ mod support;
 mod tls_support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-use support::{describe, output_text, root, zbx};
+use support::{describe, output_text, zbx};
 use tls_support::{Pki, IDENTITY, PSK, WRONG_PSK};
-use zbx_conform::catalog::Catalog;
-use zbx_conform::runner::{self, CheckKind, Outcome, RunOptions, RunResult};
+use zbx_conform::runner::{CheckKind, Outcome, RunResult};
 use zbx_conform::scenario::vars::Vars;
 use zbx_conform::transport::tls::TlsSettings;
 
@@ -71,36 +68,10 @@ fn run_with(
     run_dir: &Path,
     protocol: &str,
 ) -> RunResult {
-    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
-    let opts = RunOptions {
-        paths: paths.iter().map(|p| root().join(p)).collect(),
-        versions: versions.iter().map(|v| v.to_string()).collect(),
-        vars: vars.into_iter().collect(),
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer: Some(support::load_profile(profile)),
-        run_dir: run_dir.to_path_buf(),
-        tls,
-        ..RunOptions::default()
-    };
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let jobs = if versions.is_empty() {
-        let plan = rt
-            .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
-            .unwrap_or_else(|e| panic!("{profile}: the run does not start: {e}"));
-        assert_eq!(plan.peers.len(), 1, "{profile}: one peer asked");
-        assert_eq!(plan.peers[0].protocol, protocol, "{:?}", plan.peers[0]);
-        plan.jobs
-    } else {
-        runner::plan(&catalog, &opts).expect("scenarios load and lint")
-    };
-    let planned = jobs.len();
-    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
-    assert_eq!(
-        r.scenarios.len(),
-        planned,
-        "{profile}: a scenario is missing"
-    );
+    let (named, r) = tls_support::run_started(profile, paths, versions, vars, tls, run_dir);
+    if let Some(named) = named {
+        assert_eq!(named, protocol, "{profile}: the protocol the peer named");
+    }
     r
 }
 

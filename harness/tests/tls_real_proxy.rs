@@ -47,32 +47,18 @@ fn a_psk_only_passive_proxy_takes_values_and_registrations_over_psk() {
     }
     let pki = Pki::psk_only();
     let (_tmp, run_dir) = support::deep_run_dir("zbxc-proxy-psk-");
-    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
-    let opts = RunOptions {
-        paths: HOSTS_OVER_PSK
-            .iter()
-            .map(|f| root().join("scenarios/server-proxy/passive").join(f))
-            .collect(),
-        vars: [
-            ("PSK_IDENTITY".to_string(), IDENTITY.to_string()),
-            ("PSK_FILE".into(), pki.file("good.psk")),
-        ]
-        .into_iter()
-        .collect(),
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer: Some(support::load_profile(PROFILE)),
-        run_dir: run_dir.clone(),
-        tls: pki.psk_client(),
-        ..RunOptions::default()
-    };
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let plan = rt
-        .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
-        .unwrap_or_else(|e| panic!("the run does not start: {e}"));
-    assert_eq!(plan.peers.len(), 1, "one peer asked");
-    assert_eq!(plan.peers[0].protocol, "6.0", "{:?}", plan.peers[0]);
-    let r = rt.block_on(runner::run_jobs(catalog, plan.jobs, &opts, |_| {}));
+    let paths: Vec<String> = HOSTS_OVER_PSK
+        .iter()
+        .map(|f| format!("scenarios/server-proxy/passive/{f}"))
+        .collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let vars = vec![
+        ("PSK_IDENTITY".to_string(), IDENTITY.to_string()),
+        ("PSK_FILE".into(), pki.file("good.psk")),
+    ];
+    let (named, r) =
+        tls_support::run_started(PROFILE, &paths, &[], vars, pki.psk_client(), &run_dir);
+    assert_eq!(named.as_deref(), Some("6.0"), "the proxy asked over PSK");
     support::assert_all_passed(PROFILE, &r, HOSTS_OVER_PSK.len());
     // Every scenario spoke PSK. The identity itself shows redacted: the configuration
     // pushed it as a host's `tls_psk_identity`, a secret field, so reports scrub it.
@@ -201,21 +187,7 @@ fn run_refusals(
     tls: TlsSettings,
     run_dir: &std::path::Path,
 ) -> zbx_conform::runner::RunResult {
-    let catalog = Arc::new(Catalog::load(&root()).expect("catalog loads"));
-    let opts = RunOptions {
-        paths: vec![root().join(folder)],
-        versions: vec!["6.0".into()],
-        vars: vars.into_iter().collect(),
-        jobs: 2,
-        timeout: Duration::from_secs(10),
-        start_peer: Some(support::load_profile(profile)),
-        run_dir: run_dir.to_path_buf(),
-        tls,
-        ..RunOptions::default()
-    };
-    let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}))
+    tls_support::run_started(profile, &[folder], &["6.0"], vars, tls, run_dir).1
 }
 
 fn psk_vars(identity: &str, key_file: &str, accept: &str) -> Vec<(String, String)> {

@@ -3,6 +3,7 @@
 //! connection to a TLS-only listener, an unknown CA and an unexpected subject are each
 //! refused with a TLS error that names the reason and never shows the key.
 
+mod support;
 mod tls_support;
 
 use std::time::Duration;

@@ -201,3 +201,52 @@ fn openssl(dir: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Run `paths` with a fresh peer per scenario from the profile `profile` (a path from
+/// the repository root), the harness's side of the encryption `tls`, the profile's
+/// variables `vars`. With `versions` empty the run first asks the started peer its
+/// version (as `run --start-peer` does): the protocol it named comes back with the
+/// result. Every planned scenario must have a result.
+pub fn run_started(
+    profile: &str,
+    paths: &[&str],
+    versions: &[&str],
+    vars: Vec<(String, String)>,
+    tls: zbx_conform::transport::tls::TlsSettings,
+    run_dir: &Path,
+) -> (Option<String>, zbx_conform::runner::RunResult) {
+    use zbx_conform::runner::{self, RunOptions};
+    let root = super::support::root();
+    let catalog =
+        std::sync::Arc::new(zbx_conform::catalog::Catalog::load(&root).expect("catalog loads"));
+    let opts = RunOptions {
+        paths: paths.iter().map(|p| root.join(p)).collect(),
+        versions: versions.iter().map(|v| v.to_string()).collect(),
+        vars: vars.into_iter().collect(),
+        jobs: 2,
+        timeout: std::time::Duration::from_secs(10),
+        start_peer: Some(super::support::load_profile(profile)),
+        run_dir: run_dir.to_path_buf(),
+        tls,
+        ..RunOptions::default()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (named, jobs) = if versions.is_empty() {
+        let plan = rt
+            .block_on(runner::prepare(&catalog, &opts, &mut |l| eprintln!("{l}")))
+            .unwrap_or_else(|e| panic!("{profile}: the run does not start: {e}"));
+        assert_eq!(plan.peers.len(), 1, "{profile}: one peer asked");
+        (Some(plan.peers[0].protocol.clone()), plan.jobs)
+    } else {
+        let jobs = runner::plan(&catalog, &opts).expect("scenarios load and lint");
+        (None, jobs)
+    };
+    let planned = jobs.len();
+    let r = rt.block_on(runner::run_jobs(catalog, jobs, &opts, |_| {}));
+    assert_eq!(
+        r.scenarios.len(),
+        planned,
+        "{profile}: a scenario is missing"
+    );
+    (named, r)
+}
