@@ -136,10 +136,13 @@ while read -r version label scenarios profile vars; do
     name="$version-$label"
     log "== $name: $scenarios against $profile"
     started=$(($(date +%s%N) / 1000000))
-    # A line can take minutes: say every 30 s that it is still going.
+    # A line can take minutes: say every 10 s how far it is (results so far, and the
+    # harness's last line: what it is still waiting for, or the last result).
     (
-        while sleep 30; do
-            log "$name: still running ($((($(date +%s%N) / 1000000 - started) / 1000)) s; its output: $OUT/$name.txt)"
+        while sleep 10; do
+            results=$(grep -cE '^(PASS|FAIL|SKIP|ERROR|UNREACH)' "$OUT/$name.txt" 2>/dev/null)
+            last=$(grep -v '^[[:space:]]*$' "$OUT/$name.txt" 2>/dev/null | tail -n 1 | cut -c1-110)
+            log "$name: still running ($((($(date +%s%N) / 1000000 - started) / 1000)) s, ${results:-0} results so far): ${last:-no output yet}"
         done
     ) &
     heartbeat=$!

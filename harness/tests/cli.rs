@@ -541,10 +541,57 @@ fn a_hanging_plugin_is_not_a_silent_certification() {
     assert_eq!(
         err.lines().next(),
         Some(&*format!(
-            "still waiting for plugin {} to finish the certification (0.3 s)",
+            "plugin {}: still waiting for the plugin to connect to its socket \
+             (registration run) (0.3 s of 5 s)",
             plugin.display()
         )),
         "{}",
+        text(&o)
+    );
+}
+
+/// A plugin that connects and then answers nothing: each wait is named by the
+/// requirement it is for, with the request and the time against --timeout.
+#[test]
+fn a_silent_plugin_is_reported_requirement_by_requirement() {
+    let python = Command::new("python3").arg("--version").output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "python3 is missing and CI=true"
+        );
+        eprintln!("SKIPPED: python3 is not installed: the fake plugin needs it");
+        return;
+    }
+    let plugin = root().join("ci/plugins/fake/fake_plugin.py");
+    let o = Command::new(env!("CARGO_BIN_EXE_zbx-conform"))
+        .args(["certify-plugin"])
+        .arg(&plugin)
+        .args(["--version", "6.0", "--timeout", "1s", "--exit-within", "1s"])
+        .args(["--progress-every", "400ms"])
+        .env("ZBXC_FAKE_MODE", "silent")
+        .output()
+        .expect("the harness runs");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let waits: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("still waiting"))
+        .collect();
+    let about = format!("plugin {}: still waiting for ", plugin.display());
+    assert_eq!(
+        waits.first().copied(),
+        Some(&*format!(
+            "{about}register.handshake: the reply to request 1 (0.4 s of 1 s)"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        waits
+            .iter()
+            .any(|l| l.starts_with(&format!("{about}register.wrong-version: the reply to"))),
+        "the last run's wait names its requirement too: {}",
         text(&o)
     );
 }

@@ -26,6 +26,7 @@ use super::host::{WireProblem, WireProblemKind};
 use super::options::{global_options, private_options, unknown_option, PluginOption};
 use super::requirements::{Requirement, RequirementId, Severity};
 use super::{interfaces, types, PluginVersion, FAMILY};
+use crate::runner::progress::Progress;
 use crate::runner::result::{
     CheckFailure, CheckKind, Direction, Outcome, RunResult, ScenarioResult, StepResult,
     TranscriptEntry,
@@ -89,6 +90,8 @@ pub struct CertifyOptions {
     pub options: Vec<PluginOption>,
     /// Extra environment for the plugin process.
     pub env: Vec<(String, String)>,
+    /// Where waits are reported, each named by its requirement (off by default).
+    pub progress: Progress,
 }
 
 impl CertifyOptions {
@@ -102,12 +105,14 @@ impl CertifyOptions {
             concurrency: 8,
             options: Vec::new(),
             env: Vec::new(),
+            progress: Progress::default(),
         }
     }
 
     fn host_config(&self) -> HostConfig {
         let mut cfg = HostConfig::new(&self.program, self.version.clone());
         cfg.env = self.env.clone();
+        cfg.progress = self.progress.clone();
         cfg
     }
 }
@@ -659,7 +664,9 @@ impl<'a> Suite<'a> {
         r.transcript.extend(host.transcript_since(since.1));
     }
 
-    fn mark(host: &PluginHost) -> (Instant, usize) {
+    /// Open a requirement's time slice: its start, and its name in progress lines.
+    fn begin(host: &mut PluginHost, id: RequirementId) -> (Instant, usize) {
+        host.set_stage(id.as_str());
         (Instant::now(), host.transcript_len())
     }
 
@@ -693,7 +700,7 @@ impl<'a> Suite<'a> {
                 return None;
             }
         };
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, R::RegisterHandshake);
         let version = self.opts.version.wire_version();
         let res = host
             .request(
@@ -704,7 +711,7 @@ impl<'a> Suite<'a> {
         let reg = self.judge_register(res);
         self.close(R::RegisterHandshake, &host, mark);
 
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, R::ValidateOptions);
         match &reg {
             Some(reg) => match reg.not_configurator() {
                 None => self.validate_checks(&mut host, reg).await,
@@ -722,7 +729,7 @@ impl<'a> Suite<'a> {
         self.close(R::ValidateOptions, &host, mark);
         self.close(R::ValidateUnknownOption, &host, mark);
 
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, R::TerminateRegistration);
         self.terminate_check(&mut host, R::TerminateRegistration)
             .await;
         self.close(R::TerminateRegistration, &host, mark);
@@ -1012,6 +1019,7 @@ impl<'a> Suite<'a> {
             );
             return;
         }
+        host.set_stage(R::ValidateUnknownOption.as_str());
         let res = host
             .request(
                 json!({"type": types::VALIDATE_REQUEST, "private_options": bad}),
@@ -1095,7 +1103,7 @@ impl<'a> Suite<'a> {
         let Some(mut host) = self.ensure_alive(host, reg, R::TerminateOperation).await else {
             return;
         };
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, R::TerminateOperation);
         self.terminate_check(&mut host, R::TerminateOperation).await;
         self.close(R::TerminateOperation, &host, mark);
         self.end_session("operation run", host).await;
@@ -1170,7 +1178,7 @@ impl<'a> Suite<'a> {
         let mut host = host;
         for key in &reg.keys {
             let mut h = self.ensure_alive(host, reg, id).await?;
-            let mark = Self::mark(&h);
+            let mark = Self::begin(&mut h, id);
             let res = h
                 .request(self.export_request(key), self.opts.request_timeout)
                 .await;
@@ -1207,7 +1215,7 @@ impl<'a> Suite<'a> {
             let mut h = self
                 .ensure_alive(host, reg, R::ExportManyParameters)
                 .await?;
-            let mark = Self::mark(&h);
+            let mark = Self::begin(&mut h, R::ExportManyParameters);
             let mut msg = self.export_request(key);
             msg["parameters"] = json!(params);
             let res = h.request(msg, self.opts.request_timeout).await;
@@ -1255,7 +1263,7 @@ impl<'a> Suite<'a> {
     ) -> Option<PluginHost> {
         let id = R::ExportUnknownKey;
         let mut host = self.ensure_alive(host, reg, id).await?;
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, id);
         let res = host
             .request(self.export_request(UNKNOWN_KEY), self.opts.request_timeout)
             .await;
@@ -1287,7 +1295,7 @@ impl<'a> Suite<'a> {
     ) -> Option<PluginHost> {
         let id = R::ExportConcurrent;
         let mut host = self.ensure_alive(host, reg, id).await?;
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, id);
         let n = self.opts.concurrency.max(2);
         let mut sent: Vec<(u32, String)> = Vec::new();
         let mut send_error = None;
@@ -1364,7 +1372,7 @@ impl<'a> Suite<'a> {
         reg: &Registration,
     ) -> Option<PluginHost> {
         let mut host = self.ensure_alive(host, reg, R::ConfigureOptions).await?;
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, R::ConfigureOptions);
         self.configure_probe(
             &mut host,
             reg,
@@ -1376,7 +1384,7 @@ impl<'a> Suite<'a> {
 
         let id = R::ConfigureUnknownOption;
         let mut host = self.ensure_alive(Some(host), reg, id).await?;
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, id);
         let name = self.name_for_options(Some(reg));
         let mut bad = self.opts.options.clone();
         bad.push(unknown_option());
@@ -1442,7 +1450,7 @@ impl<'a> Suite<'a> {
                 return;
             }
         };
-        let mark = Self::mark(&host);
+        let mark = Self::begin(&mut host, id);
         let res = host
             .request(
                 json!({"type": types::REGISTER_REQUEST, "version": WRONG_VERSION}),

@@ -153,14 +153,12 @@ pub fn certify_main(args: CertifyArgs, catalog: &Catalog) -> i32 {
             }
         }
     };
-    let opts = args.options(version);
-    // A hanging plugin makes each request wait out --timeout: say what is going on.
+    let mut opts = args.options(version);
+    // A hanging plugin makes each request wait out --timeout: say which requirement
+    // waits for what.
     let (progress, status) = crate::report::live::progress(args.progress_every, false);
-    let what = format!(
-        "plugin {} to finish the certification",
-        args.plugin.display()
-    );
-    let cert = rt.block_on(progress.watch(&what, None, certify(&opts, checker)));
+    opts.progress = progress.labelled(format!("plugin {}", args.plugin.display()));
+    let cert = rt.block_on(certify(&opts, checker));
     drop(status);
     say_raw!("{}", cert.human_report());
     let run = cert.to_run_result();

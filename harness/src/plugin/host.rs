@@ -17,6 +17,7 @@ use super::{types, PluginVersion, FAMILY};
 use crate::catalog::{Body, Catalog};
 use crate::check::SchemaCache;
 use crate::frame::{encode_plugin_frame, PluginCodec, PluginFrame};
+use crate::runner::progress::Progress;
 use crate::runner::result::{Direction, TranscriptEntry};
 use crate::runner::transcript::render_body;
 use crate::transport::{Connection, TransportError};
@@ -144,6 +145,10 @@ pub struct HostConfig {
     pub write_within: Duration,
     /// Where the private socket directory is made [default: the system temp dir].
     pub temp_base: Option<PathBuf>,
+    /// Where the waits are reported (a live status line, "still waiting" lines): a
+    /// hanging plugin makes every request wait out its limit, and a user should see
+    /// which requirement waits for what. Off by default.
+    pub progress: Progress,
 }
 
 impl HostConfig {
@@ -155,6 +160,7 @@ impl HostConfig {
             connect_within: Duration::from_secs(5),
             write_within: Duration::from_secs(3),
             temp_base: None,
+            progress: Progress::default(),
         }
     }
 }
@@ -273,6 +279,8 @@ pub struct PluginHost {
     stderr: Arc<Mutex<Vec<u8>>>,
     started: Instant,
     killed: bool,
+    /// What the current requests are for (a requirement id), named in progress lines.
+    stage: String,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -341,6 +349,7 @@ impl PluginHost {
             stderr: Arc::new(Mutex::new(Vec::new())),
             started: Instant::now(),
             killed: false,
+            stage: String::new(),
         };
         host.spawn(initial).map_err(start_err)?;
         host.note(format!(
@@ -349,7 +358,15 @@ impl PluginHost {
             host.socket.display(),
             host.pid.unwrap_or(0)
         ));
-        let stream = host.accept(&listener).await.map_err(start_err)?;
+        let progress = cfg.progress.clone();
+        let what = format!(
+            "the plugin to connect to its socket ({} run)",
+            if initial { "registration" } else { "operation" }
+        );
+        let stream = progress
+            .watch(&what, Some(cfg.connect_within), host.accept(&listener))
+            .await
+            .map_err(start_err)?;
         // One plugin, one connection: stop listening and remove the path so nothing
         // else can connect to it.
         drop(listener);
@@ -547,9 +564,39 @@ impl PluginHost {
         self.wait_response(id, within).await
     }
 
+    /// Name what the next requests are for (a requirement id) in progress lines.
+    pub fn set_stage(&mut self, stage: impl Into<String>) {
+        self.stage = stage.into();
+    }
+
+    /// `export.metrics: ` before what is awaited, when a stage is set.
+    fn stage_prefix(&self) -> String {
+        if self.stage.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.stage)
+        }
+    }
+
     /// Wait up to `within` for the reply with `id`, handling log requests and stashing
     /// other replies meanwhile.
     pub async fn wait_response(
+        &mut self,
+        id: u32,
+        within: Duration,
+    ) -> Result<Received, HostError> {
+        let progress = self.cfg.progress.clone();
+        let what = format!("{}the reply to request {id}", self.stage_prefix());
+        progress
+            .watch(
+                &what,
+                Some(within),
+                self.wait_response_unwatched(id, within),
+            )
+            .await
+    }
+
+    async fn wait_response_unwatched(
         &mut self,
         id: u32,
         within: Duration,
@@ -602,6 +649,14 @@ impl PluginHost {
     /// Send Terminate (id 0, as the 6.0 agent does) and wait up to `within` for the
     /// process to exit, handling what it sends meanwhile. `Ok` carries the exit status.
     pub async fn terminate(&mut self, within: Duration) -> Result<String, HostError> {
+        let progress = self.cfg.progress.clone();
+        let what = format!("{}the plugin to exit after Terminate", self.stage_prefix());
+        progress
+            .watch(&what, Some(within), self.terminate_unwatched(within))
+            .await
+    }
+
+    async fn terminate_unwatched(&mut self, within: Duration) -> Result<String, HostError> {
         let msg = serde_json::json!({"id": 0, "type": types::TERMINATE_REQUEST});
         // A plugin that already exited cannot be told; report how it ended instead.
         if let Err(e) = self.send(&msg).await {
