@@ -145,6 +145,15 @@ fn the_trapper_takes_sender_data_over_psk_and_reports_the_connection() {
         "{:?}",
         s.properties
     );
+    // The HTML report shows the same facts with the test.
+    let html = zbx_conform::report::html::render(&r, &[]);
+    for (k, v) in [("tls.version", "TLSv1.3"), ("tls.psk-identity", IDENTITY)] {
+        assert!(
+            html.contains(&format!("<dt>{k}</dt><dd>{v}</dd>")),
+            "{k} is not in the HTML report"
+        );
+    }
+    assert!(html.contains("<dt>tls.cipher</dt>"), "no cipher in the HTML report");
     assert_no_key(&r);
 }
 
