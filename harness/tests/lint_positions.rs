@@ -156,3 +156,54 @@ fn every_line_of_a_multi_line_error_carries_the_location() {
         assert!(line.starts_with(&prefix), "{line:?} in:\n{err}");
     }
 }
+
+/// The alternatives of `$any` are a list: a problem in one is reported at its own key,
+/// not at `$any`, whether the item is a flow mapping or a block mapping.
+#[test]
+fn a_misspelt_operator_in_a_block_list_item_is_reported_at_its_key() {
+    let (file, code, out) = lint(&scenario(
+        "  - exchange:\n      send: { json: { request: proxy data }, kind: passive.proxy-data.request }\n      expect:\n        match:\n          data:\n            $any:\n              - { host: { $presnt: true } }\n              - host: { $regex: \"[\" }\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "12:27",
+        "unknown operator \"$presnt\" (did you mean \"$present\"?)",
+    );
+    assert_error_at(&out, &file, "13:25", "$regex: bad regex /[/");
+    assert_eq!(out.matches(": error: ").count(), 2, "{out}");
+}
+
+/// A flow list written across lines: the second alternative is on the next line.
+#[test]
+fn a_misspelt_operator_in_a_flow_list_across_lines_is_reported_at_its_key() {
+    let (file, code, out) = lint(&scenario(
+        "  - exchange:\n      send: { json: { request: proxy data }, kind: passive.proxy-data.request }\n      expect:\n        match:\n          data: { $any: [ { host: { $type: string } },\n            { host: { $presnt: true } } ] }\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "11:23",
+        "unknown operator \"$presnt\" (did you mean \"$present\"?)",
+    );
+    assert_eq!(out.matches(": error: ").count(), 1, "{out}");
+}
+
+/// A literal array of objects, in flow and in block style, nested in another array.
+#[test]
+fn a_misspelt_operator_in_a_literal_array_is_reported_at_its_key() {
+    let (file, code, out) = lint(&scenario(
+        "  - exchange:\n      send: { json: { request: proxy data }, kind: passive.proxy-data.request }\n      expect:\n        match:\n          history data: [ { itemid: 1 }, { itemid: { $regx: x } } ]\n          data:\n            - host: h1\n              items:\n                - { itemid: 1 }\n                - itemid: { $presnt: true }\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(&out, &file, "10:54", "unknown operator \"$regx\"");
+    assert_error_at(
+        &out,
+        &file,
+        "15:29",
+        "unknown operator \"$presnt\" (did you mean \"$present\"?)",
+    );
+    assert_eq!(out.matches(": error: ").count(), 2, "{out}");
+}

@@ -83,14 +83,25 @@ pub fn validate_spec(spec: &Map<String, Value>) -> Result<(), String> {
     }
 }
 
-/// One syntax problem of a matcher, with the keys that lead to it, so a scenario's
+/// One syntax problem of a matcher, with the path that leads to it, so a scenario's
 /// lint can point at the very key (`$presnt`) rather than at the whole `match`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
-    /// The `match` key, then the keys of nested objects (operators included) down to
-    /// the one at fault; it stops before an array, whose elements have no key.
-    pub keys: Vec<String>,
+    /// The `match` key, then the keys of nested objects (operators included) and the
+    /// indexes of array elements (a literal array's, or `$any`'s alternatives) down to
+    /// the key at fault.
+    pub path: Vec<KeySeg>,
     pub message: String,
+}
+
+/// One step of a [`SpecError`]'s path. An array element has no key, so it is named by
+/// its index: without it, a problem inside a list could only be placed at the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySeg {
+    /// An object's key.
+    Key(String),
+    /// An array's element, from 0.
+    Index(usize),
 }
 
 /// Every syntax problem of a matcher, in spec order (see [`validate_spec`]).
@@ -536,34 +547,32 @@ fn compact(v: &Value) -> String {
 // Validation
 // ---------------------------------------------------------------------------------------
 
-/// The keys leading to a value being validated; frozen once inside an array.
+/// The path leading to a value being validated (see [`SpecError::path`]).
 #[derive(Debug, Clone, Default)]
 struct Keys {
-    keys: Vec<String>,
-    frozen: bool,
+    path: Vec<KeySeg>,
 }
 
 impl Keys {
-    /// The keys one level down, under `key`.
+    /// The path one level down, under `key`.
     fn with(&self, key: &str) -> Keys {
-        let mut next = self.clone();
-        if !next.frozen {
-            next.keys.push(key.to_string());
-        }
-        next
+        self.down(KeySeg::Key(key.to_string()))
     }
 
-    /// The keys inside an array: its elements have no key of their own.
-    fn in_array(&self) -> Keys {
-        Keys {
-            keys: self.keys.clone(),
-            frozen: true,
-        }
+    /// The path one level down, at the array's element `index`.
+    fn with_index(&self, index: usize) -> Keys {
+        self.down(KeySeg::Index(index))
+    }
+
+    fn down(&self, seg: KeySeg) -> Keys {
+        let mut path = self.path.clone();
+        path.push(seg);
+        Keys { path }
     }
 
     fn push(&self, errors: &mut Vec<SpecError>, message: String) {
         errors.push(SpecError {
-            keys: self.keys.clone(),
+            path: self.path.clone(),
             message,
         });
     }
@@ -601,7 +610,7 @@ fn validate_value(pointer: &str, v: &Value, at: &Keys, errors: &mut Vec<SpecErro
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                validate_value(&format!("{pointer}/{i}"), child, &at.in_array(), errors);
+                validate_value(&format!("{pointer}/{i}"), child, &at.with_index(i), errors);
             }
         }
         _ => {}
@@ -660,8 +669,10 @@ fn validate_op(
         "$ne" => Ok(()),
         "$any" => match operand {
             Value::Array(alts) if !alts.is_empty() => {
-                for alt in alts {
-                    validate_value(pointer, alt, &at.in_array(), errors);
+                // The alternatives check the same value: the pointer stays, the path
+                // names the alternative.
+                for (i, alt) in alts.iter().enumerate() {
+                    validate_value(pointer, alt, &at.with_index(i), errors);
                 }
                 Ok(())
             }
@@ -708,6 +719,37 @@ mod tests {
         assert_eq!(f[0].pointer, "/response");
         assert_eq!(f[0].expected, r#"== "success""#);
         assert_eq!(f[0].detail, r#"got "failed""#);
+    }
+
+    #[test]
+    fn spec_errors_name_list_elements_by_index() {
+        use KeySeg::{Index, Key};
+        let key = |k: &str| Key(k.to_string());
+        let errors = spec_errors(&spec(json!({
+            "data": {"$any": [{"host": {"$presnt": true}}, {"host": {"$regex": "["}}]},
+            "history": [{"itemid": 1}, {"itemid": {"$regx": "x"}}],
+        })));
+        let paths: Vec<Vec<KeySeg>> = errors.into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            vec![
+                vec![
+                    key("data"),
+                    key("$any"),
+                    Index(0),
+                    key("host"),
+                    key("$presnt")
+                ],
+                vec![
+                    key("data"),
+                    key("$any"),
+                    Index(1),
+                    key("host"),
+                    key("$regex")
+                ],
+                vec![key("history"), Index(1), key("itemid"), key("$regx")],
+            ]
+        );
     }
 
     #[test]

@@ -14,12 +14,13 @@
 
 use super::finding::{Finding, Location};
 use super::loader::{read_text, LoadedScenario};
-use super::locate::Text;
+use super::locate::{Seg, Text};
 use super::model::{Action, Expect, Message, Scenario, Spanned, Step, Versions};
 use super::names::split_qualified;
 use super::structure::top_key_location;
 use super::vars::referenced_names;
 use crate::catalog::{compare_versions, Catalog};
+use crate::check::matcher::{spec_errors, KeySeg};
 use crate::suggest;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -308,11 +309,16 @@ impl<'a> Linter<'a> {
             self.kind(at_kind, k, Dir::Expect, versions);
         }
         let spec = neutralise_templates(e.matches.map());
-        for err in crate::check::matcher::spec_errors(&spec) {
-            // Each problem at its own key: the operator, or the pointer it is under.
-            let mut keys: Vec<&str> = vec!["match"];
-            keys.extend(err.keys.iter().map(String::as_str));
-            let at_key = self.find(here, ctx, &keys, false);
+        for err in spec_errors(&spec) {
+            // Each problem at its own key: the operator, or the pointer it is under, also
+            // inside a list (an `$any` alternative, an element of a literal array).
+            let mut path: Vec<Seg> = ctx.iter().map(|k| Seg::Key(k)).collect();
+            path.push(Seg::Key("match"));
+            path.extend(err.path.iter().map(|seg| match seg {
+                KeySeg::Key(k) => Seg::Key(k),
+                KeySeg::Index(i) => Seg::Index(*i),
+            }));
+            let at_key = self.lines.locate_path(here, &path, false);
             self.push(at_key, format!("invalid `match`: {}", err.message));
         }
         let at_keep = self.find(here, ctx, &["volatile", "keep"], false);

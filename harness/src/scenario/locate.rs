@@ -4,8 +4,9 @@
 //! deserializer loses them inside plain strings and maps), so an error about a `kind`
 //! or a `fixture` would otherwise point at its step. This is a small scanner over the
 //! file text, enough for how scenarios are written: block mappings, flow mappings
-//! (`{ kind: x }`, also across lines), quoted keys and comments. It never fails: a key
-//! it cannot find leaves the position at the deepest key it did find.
+//! (`{ kind: x }`, also across lines), block and flow lists (`- x`, `[ x, y ]`), quoted
+//! keys and comments. It never fails: a key or item it cannot find leaves the position
+//! at the deepest one it did find.
 
 /// A 1-based `(line, column)`, columns in characters as the YAML parser counts them.
 pub type Pos = (u64, u64);
@@ -17,6 +18,16 @@ pub struct Found {
     pub key: Pos,
     /// Its value: the first character after `key:` (or the next line's content).
     pub value: Pos,
+}
+
+/// One step of a path: a mapping's key, or a list's item (which has no key of its own,
+/// so a problem inside a list can only be placed by its index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg<'a> {
+    /// The key of a block (`k: v`) or flow (`{ k: v }`) mapping.
+    Key(&'a str),
+    /// The item of a block (`- x`) or flow (`[ x ]`) list, from 0.
+    Index(usize),
 }
 
 /// A file's text split into lines of characters once, so that locating many keys
@@ -37,11 +48,22 @@ impl Text {
     /// else its value. When a key is missing, the deepest key found (or `from`) is
     /// returned.
     pub fn locate(&self, from: Pos, path: &[&str], want_value: bool) -> Pos {
+        let path: Vec<Seg> = path.iter().map(|k| Seg::Key(k)).collect();
+        self.locate_path(from, &path, want_value)
+    }
+
+    /// [`Text::locate`] for a path that may go through list items. An item has no key:
+    /// its position is its content's (after `- `), whatever `want_value` says.
+    pub fn locate_path(&self, from: Pos, path: &[Seg], want_value: bool) -> Pos {
         let s = Scanner { lines: &self.lines };
         let mut node = from;
         let mut best = from;
-        for (i, key) in path.iter().enumerate() {
-            let Some(f) = s.child(node, key) else {
+        for (i, seg) in path.iter().enumerate() {
+            let found = match *seg {
+                Seg::Key(key) => s.child(node, key),
+                Seg::Index(index) => s.item(node, index),
+            };
+            let Some(f) = found else {
                 return best;
             };
             let last = i + 1 == path.len();
@@ -100,6 +122,58 @@ impl Scanner<'_> {
             '[' | '"' | '\'' => None,
             _ => self.block_child(node, key),
         }
+    }
+
+    /// The item `index` of the list whose first character is at `node`.
+    fn item(&self, node: Pos, index: usize) -> Option<Found> {
+        match self.at(node)? {
+            '[' => self.flow_item(node, index),
+            '-' => self.block_item(node, index),
+            _ => None,
+        }
+    }
+
+    /// A block list: items `- ` at `node`'s column on its line and the following lines,
+    /// until a line indented less, or a line at that column that is not an item (the
+    /// next key of a mapping whose list is not indented).
+    fn block_item(&self, (line, col): Pos, index: usize) -> Option<Found> {
+        let first = usize::try_from(line).ok()?.checked_sub(1)?;
+        let indent = usize::try_from(col).ok()?.checked_sub(1)?;
+        let mut seen = 0;
+        for (i, l) in self.lines.iter().enumerate().skip(first) {
+            let lead = l.iter().take_while(|c| **c == ' ').count();
+            let rest = &l[lead.min(l.len())..];
+            if i != first && (rest.is_empty() || rest[0] == '#') {
+                continue;
+            }
+            if i != first && lead < indent {
+                break;
+            }
+            if i != first && lead > indent {
+                continue;
+            }
+            let at = if i == first { indent } else { lead };
+            // `-` then a space or the line's end; `-1` or `---` is not an item.
+            if l.get(at) != Some(&'-') || l.get(at + 1).is_some_and(|c| !c.is_whitespace()) {
+                return None;
+            }
+            if seen == index {
+                let content = self.value_from(i, at + 1);
+                return Some(Found {
+                    key: content,
+                    value: content,
+                });
+            }
+            seen += 1;
+        }
+        None
+    }
+
+    /// A flow list `[ ... ]` starting at `node`: its items at bracket depth 1.
+    fn flow_item(&self, node: Pos, index: usize) -> Option<Found> {
+        let (l, c) = *self.flow_entries(node).get(index)?;
+        let at = (l as u64 + 1, c as u64 + 1);
+        Some(Found { key: at, value: at })
     }
 
     /// A block mapping: keys at `node`'s column on its line and the following lines,
@@ -180,40 +254,55 @@ impl Scanner<'_> {
         (line as u64 + 1, col as u64 + 1)
     }
 
-    /// A flow mapping `{ ... }` starting at `node`: its keys at bracket depth 1, on any
-    /// line, outside quoted strings.
-    fn flow_child(&self, (line, col): Pos, key: &str) -> Option<Found> {
-        let mut l = usize::try_from(line).ok()?.checked_sub(1)?;
-        let mut c = usize::try_from(col).ok()?;
+    /// A flow mapping `{ ... }` starting at `node`: its keys at bracket depth 1.
+    fn flow_child(&self, node: Pos, key: &str) -> Option<Found> {
+        self.flow_entries(node).into_iter().find_map(|(l, c)| {
+            let after = self.key_here(l, c, key)?;
+            Some(Found {
+                key: (l as u64 + 1, c as u64 + 1),
+                value: self.value_from(l, after),
+            })
+        })
+    }
+
+    /// Where each entry of the flow mapping or list opening at `open` (`{` or `[`)
+    /// starts, as 0-based `(line, column)`: the first character after the bracket or a
+    /// comma at bracket depth 1, on any line, outside quoted strings and comments.
+    fn flow_entries(&self, (line, col): Pos) -> Vec<(usize, usize)> {
+        let mut entries = Vec::new();
+        let Some(mut l) = usize::try_from(line).ok().and_then(|l| l.checked_sub(1)) else {
+            return entries;
+        };
+        // Just after the bracket (`col` is 1-based).
+        let Ok(mut c) = usize::try_from(col) else {
+            return entries;
+        };
         let mut depth = 1usize;
-        // A key may start right after `{` or `,` at depth 1.
-        let mut expecting_key = true;
+        let mut entry_next = true;
         while let Some(chars) = self.lines.get(l) {
             while let Some(&ch) = chars.get(c) {
                 if ch.is_whitespace() {
                     c += 1;
                     continue;
                 }
-                if depth == 1 && expecting_key {
-                    expecting_key = false;
-                    if let Some(after) = self.key_here(l, c, key) {
-                        return Some(Found {
-                            key: (l as u64 + 1, c as u64 + 1),
-                            value: self.value_from(l, after),
-                        });
-                    }
+                if ch == '#' && (c == 0 || chars[c - 1].is_whitespace()) {
+                    break;
                 }
+                // `}`, `]` or `,` here close an empty collection or follow a trailing comma.
+                if depth == 1 && entry_next && !matches!(ch, '}' | ']' | ',') {
+                    entries.push((l, c));
+                }
+                entry_next = false;
                 match ch {
-                    '#' if c == 0 || chars[c - 1].is_whitespace() => break,
                     '"' | '\'' => c = skip_quoted(chars, c),
                     '{' | '[' => depth += 1,
                     '}' | ']' => {
                         depth -= 1;
                         if depth == 0 {
-                            return None;
+                            return entries;
                         }
                     }
-                    ',' if depth == 1 => expecting_key = true,
+                    ',' if depth == 1 => entry_next = true,
                     _ => {}
                 }
                 c += 1;
@@ -221,7 +310,7 @@ impl Scanner<'_> {
             l += 1;
             c = 0;
         }
-        None
+        entries
     }
 }
 
@@ -250,6 +339,8 @@ fn skip_quoted(chars: &[char], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Short names keep the list paths below readable on one line.
+    use Seg::{Index as I, Key as K};
 
     fn locate(text: &str, from: Pos, path: &[&str], value: bool) -> Pos {
         Text::new(text).locate(from, path, value)
@@ -313,6 +404,85 @@ steps:
         assert_eq!(locate(TEXT, (10, 5), &["exchange"], false), (10, 5));
     }
 
+    fn locate_path(text: &str, from: Pos, path: &[Seg], value: bool) -> Pos {
+        Text::new(text).locate_path(from, path, value)
+    }
+
+    const LISTS: &str = "match:
+  data:
+    $any:
+      - { host: { $presnt: true } }
+      - host: h
+        port: { $regex: \"[\" }
+      # a comment between items
+      -
+        - nested
+        - { deep: 1 }
+  flow: { $any: [ { a: 1 }, \"b, ]\", # [ not an item
+      { b: { $presnt: true } } ] }
+  compact:
+  - first
+  - second: 2
+  after: x
+";
+
+    #[test]
+    fn block_list_items() {
+        let any = [K("match"), K("data"), K("$any")];
+        let at = |rest: &[Seg]| {
+            let path: Vec<Seg> = any.iter().chain(rest).copied().collect();
+            locate_path(LISTS, (1, 1), &path, false)
+        };
+        assert_eq!(at(&[I(0)]), (4, 9));
+        assert_eq!(at(&[I(0), K("host"), K("$presnt")]), (4, 19));
+        assert_eq!(at(&[I(1), K("host")]), (5, 9));
+        assert_eq!(at(&[I(1), K("port"), K("$regex")]), (6, 17));
+        // An item whose content starts on the next line: a nested list.
+        assert_eq!(at(&[I(2)]), (9, 9));
+        assert_eq!(at(&[I(2), I(1), K("deep")]), (10, 13));
+        // A list at its key's column ends at the next key.
+        let compact = [K("match"), K("compact"), I(1), K("second")];
+        assert_eq!(locate_path(LISTS, (1, 1), &compact, true), (15, 13));
+        let past = [K("match"), K("compact"), I(2)];
+        assert_eq!(locate_path(LISTS, (1, 1), &past, false), (13, 3));
+    }
+
+    #[test]
+    fn flow_list_items_across_lines() {
+        let flow = [K("match"), K("flow"), K("$any")];
+        let at = |rest: &[Seg]| {
+            let path: Vec<Seg> = flow.iter().chain(rest).copied().collect();
+            locate_path(LISTS, (1, 1), &path, false)
+        };
+        assert_eq!(at(&[I(0), K("a")]), (11, 21));
+        // A quoted comma or bracket and a comment do not make items.
+        assert_eq!(at(&[I(1)]), (11, 29));
+        assert_eq!(at(&[I(2), K("b"), K("$presnt")]), (12, 14));
+        assert_eq!(
+            locate_path("[a, [b, c]]", (1, 1), &[I(1), I(1)], false),
+            (1, 9)
+        );
+        assert_eq!(locate_path("k: [ ]", (1, 1), &[K("k"), I(0)], true), (1, 1));
+    }
+
+    #[test]
+    fn a_missing_item_stops_at_the_deepest_found() {
+        let any = [K("match"), K("data"), K("$any")];
+        let path: Vec<Seg> = any.iter().copied().chain([I(3), K("host")]).collect();
+        assert_eq!(locate_path(LISTS, (1, 1), &path, false), (3, 5));
+        let flow = [K("match"), K("flow"), K("$any"), I(3)];
+        assert_eq!(locate_path(LISTS, (1, 1), &flow, false), (11, 11));
+        // An index into a mapping or a scalar finds nothing.
+        assert_eq!(
+            locate_path(LISTS, (1, 1), &[K("match"), I(0)], false),
+            (1, 1)
+        );
+        assert_eq!(
+            locate_path("a: -1\nb: ---", (1, 1), &[K("a"), I(0)], false),
+            (1, 1)
+        );
+    }
+
     #[test]
     fn text_in_a_block() {
         assert_eq!(find_text(TEXT, (3, 5), "k1"), Some((4, 65)));
@@ -332,10 +502,23 @@ steps:
             "k: \"\\",
             "{{{{",
             "- -\n-",
+            "-",
+            "a: [",
+            "a: [ ,, ]",
+            "a: [ 'x\n  - ",
+            "]]]",
+            "- [ { ] } ]\n  -\t#",
         ] {
             for from in [(0, 0), (1, 1), (1, 3), (9, 9), (u64::MAX, u64::MAX)] {
                 let _ = locate(text, from, &["k", "kind"], true);
                 let _ = locate(text, from, &["a", "x"], false);
+                for path in [
+                    [Seg::Index(0), Seg::Index(1)],
+                    [Seg::Key("a"), Seg::Index(usize::MAX)],
+                    [Seg::Index(2), Seg::Key("k")],
+                ] {
+                    let _ = locate_path(text, from, &path, true);
+                }
             }
         }
         assert_eq!(locate("\t{ kind: x }", (1, 2), &["kind"], true), (1, 10));
