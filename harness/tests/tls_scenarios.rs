@@ -153,7 +153,10 @@ fn the_trapper_takes_sender_data_over_psk_and_reports_the_connection() {
             "{k} is not in the HTML report"
         );
     }
-    assert!(html.contains("<dt>tls.cipher</dt>"), "no cipher in the HTML report");
+    assert!(
+        html.contains("<dt>tls.cipher</dt>"),
+        "no cipher in the HTML report"
+    );
     assert_no_key(&r);
 }
 

@@ -2,7 +2,7 @@
 //! decide by severity (the CLI's exit code, the runner refusing to run) instead of by
 //! the text of a message.
 
-use super::loader::ScenarioError;
+use super::loader::{write_prefixed, ScenarioError};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -109,20 +109,6 @@ impl fmt::Display for Finding {
         let prefix = format!("{}: {}", self.location, self.severity);
         write_prefixed(f, &prefix, &self.message)
     }
-}
-
-/// `message` with `prefix: ` in front of each of its lines (blank lines dropped, so
-/// no line of output is a bare prefix).
-pub fn write_prefixed(f: &mut fmt::Formatter<'_>, prefix: &str, message: &str) -> fmt::Result {
-    let mut lines = message.lines().filter(|l| !l.trim().is_empty());
-    match lines.next() {
-        Some(first) => write!(f, "{prefix}: {first}")?,
-        None => write!(f, "{prefix}: {}", message.trim())?,
-    }
-    for line in lines {
-        write!(f, "\n{prefix}: {line}")?;
-    }
-    Ok(())
 }
 
 /// The exit code for a set of findings: 2 when any is an error (the CLI's "scenario

@@ -30,8 +30,26 @@ pub struct ScenarioError {
 impl std::fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let prefix = format!("{}:{}:{}", self.path.display(), self.line, self.column);
-        super::finding::write_prefixed(f, &prefix, &self.message)
+        write_prefixed(f, &prefix, &self.message)
     }
+}
+
+/// `message` with `prefix: ` in front of each of its lines (blank lines dropped, so
+/// no line of output is a bare prefix).
+pub fn write_prefixed(
+    f: &mut std::fmt::Formatter<'_>,
+    prefix: &str,
+    message: &str,
+) -> std::fmt::Result {
+    let mut lines = message.lines().filter(|l| !l.trim().is_empty());
+    match lines.next() {
+        Some(first) => write!(f, "{prefix}: {first}")?,
+        None => write!(f, "{prefix}: {}", message.trim())?,
+    }
+    for line in lines {
+        write!(f, "\n{prefix}: {line}")?;
+    }
+    Ok(())
 }
 
 impl ScenarioError {

@@ -5,6 +5,7 @@
 use super::psk::{PskCredentials, PskError};
 use super::settings::{cli_name, TlsMode, TlsSettings};
 use openssl::pkey::{PKey, Private};
+use openssl::ssl::{SslContextBuilder, SslMethod};
 use openssl::x509::X509;
 use std::path::{Path, PathBuf};
 
@@ -246,7 +247,7 @@ impl TlsConfig {
         cfg.cipher13 = settings.cipher13.clone();
         // A cipher list OpenSSL does not know is a settings mistake: say so now, not as
         // a handshake failure later.
-        super::context::check_ciphers(&cfg).map_err(|(field, e)| TlsConfigError::bad(field, e))?;
+        check_ciphers(&cfg).map_err(|(field, e)| TlsConfigError::bad(field, e))?;
         Ok(cfg)
     }
 }
@@ -343,6 +344,28 @@ pub(crate) fn reasons(e: &openssl::error::ErrorStack) -> String {
     } else {
         parts.join("; ")
     }
+}
+
+/// Check the user's cipher lists against OpenSSL; `Err((field, reason))`.
+pub fn check_ciphers(cfg: &TlsConfig) -> Result<(), (&'static str, String)> {
+    let mut b = SslContextBuilder::new(SslMethod::tls()).map_err(|e| ("cipher", reasons(&e)))?;
+    if let Some(c) = &cfg.cipher {
+        b.set_cipher_list(c).map_err(|e| {
+            (
+                "cipher",
+                format!("OpenSSL does not take {c:?}: {}", reasons(&e)),
+            )
+        })?;
+    }
+    if let Some(c) = &cfg.cipher13 {
+        b.set_ciphersuites(c).map_err(|e| {
+            (
+                "cipher13",
+                format!("OpenSSL does not take {c:?}: {}", reasons(&e)),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! A context is made per connection: it is cheap next to a handshake, and the PSK
 //! callback of an accepting context can then tell this connection's failure apart.
 
-use super::config::{reasons, TlsConfig};
+use super::config::TlsConfig;
 use super::settings::TlsMode;
 use openssl::error::ErrorStack;
 use openssl::ssl::{
@@ -28,28 +28,6 @@ const ALL13: &str = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES
 /// The PSK identity an accepting context was offered (kept for the report and for a
 /// failure message naming the identity that did not fit).
 pub type SeenIdentity = Arc<Mutex<Option<String>>>;
-
-/// Check the user's cipher lists against OpenSSL; `Err((field, reason))`.
-pub fn check_ciphers(cfg: &TlsConfig) -> Result<(), (&'static str, String)> {
-    let mut b = SslContextBuilder::new(SslMethod::tls()).map_err(|e| ("cipher", reasons(&e)))?;
-    if let Some(c) = &cfg.cipher {
-        b.set_cipher_list(c).map_err(|e| {
-            (
-                "cipher",
-                format!("OpenSSL does not take {c:?}: {}", reasons(&e)),
-            )
-        })?;
-    }
-    if let Some(c) = &cfg.cipher13 {
-        b.set_ciphersuites(c).map_err(|e| {
-            (
-                "cipher13",
-                format!("OpenSSL does not take {c:?}: {}", reasons(&e)),
-            )
-        })?;
-    }
-    Ok(())
-}
 
 /// Versions, cipher lists and certificates common to both sides; `modes` are the modes
 /// this context may negotiate.
