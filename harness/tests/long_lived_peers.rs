@@ -384,6 +384,7 @@ fn passive_proxy_suites(release: Release, test: &str) {
         for (what, path) in [
             ("server-proxy passive", "scenarios/server-proxy/passive"),
             ("sender", "scenarios/sender-real-proxy"),
+            ("active agent", "scenarios/agent-real-proxy"),
             ("robustness", "scenarios/robustness"),
         ] {
             twice(what, &["run", path, "--peer", &addr, "--no-matrix"], &found);

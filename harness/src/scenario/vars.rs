@@ -3,7 +3,9 @@
 //! Lookup order (first hit wins): values captured or set during the run, `--var` from
 //! the command line, the scenario's `vars:`, the process environment, then the inline
 //! default. A string that is exactly one `${NAME}` is replaced by the variable's JSON
-//! value, so a captured number stays a number.
+//! value, so a captured number stays a number. A value from `--var` or `vars:` may use
+//! variables itself (`session: ${run_id}${run_id}${run_id}${run_id}`): it is expanded
+//! when it is looked up, so it sees the run's built-ins.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -17,7 +19,12 @@ pub enum VarError {
     Unterminated(String),
     #[error("invalid variable name {0:?} (use letters, digits and _)")]
     BadName(String),
+    #[error("variable ${{{0}}} refers to itself (through its value or another variable's)")]
+    Cycle(String),
 }
+
+/// How deep values may refer to other variables before it counts as a cycle.
+const MAX_DEPTH: usize = 16;
 
 /// The variable scopes of one scenario run.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +78,11 @@ impl Vars {
 
     /// Expand every `${...}` in `template` into a string.
     pub fn expand_str(&self, template: &str) -> Result<String, VarError> {
+        self.expand_at(template, 0)
+    }
+
+    /// [`Vars::expand_str`] at `depth` references deep.
+    fn expand_at(&self, template: &str, depth: usize) -> Result<String, VarError> {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(start) = rest.find("${") {
@@ -78,7 +90,7 @@ impl Vars {
             let after = &rest[start + 2..];
             let end =
                 closing_brace(after).ok_or_else(|| VarError::Unterminated(template.to_string()))?;
-            let value = self.resolve(&after[..end])?;
+            let value = self.resolve(&after[..end], depth)?;
             out.push_str(&value_to_text(&value));
             rest = &after[end + 1..];
         }
@@ -86,12 +98,18 @@ impl Vars {
         Ok(out)
     }
 
+    /// Whether `name` comes from `--var` or the scenario's `vars:` (not the environment,
+    /// whose values are taken as they are).
+    fn is_given(&self, name: &str) -> bool {
+        self.cli.contains_key(name) || self.scenario.contains_key(name)
+    }
+
     /// Expand templates inside a JSON value (strings only; keys are left alone).
     pub fn expand_value(&self, v: &Value) -> Result<Value, VarError> {
         Ok(match v {
             Value::String(s) => {
                 if let Some(inner) = whole_reference(s) {
-                    self.resolve(inner)?
+                    self.resolve(inner, 0)?
                 } else {
                     Value::String(self.expand_str(s)?)
                 }
@@ -112,8 +130,8 @@ impl Vars {
         })
     }
 
-    /// Resolve `NAME` or `NAME:-default`.
-    fn resolve(&self, expr: &str) -> Result<Value, VarError> {
+    /// Resolve `NAME` or `NAME:-default`, `depth` references deep.
+    fn resolve(&self, expr: &str, depth: usize) -> Result<Value, VarError> {
         let (name, default) = match expr.find(":-") {
             Some(i) => (&expr[..i], Some(&expr[i + 2..])),
             None => (expr, None),
@@ -121,12 +139,19 @@ impl Vars {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(VarError::BadName(name.to_string()));
         }
-        match (self.get(name), default) {
-            (Some(v), _) => Ok(v),
-            // A default may itself use variables: `${PSK_FILE:-${test_psk_file}}`.
-            (None, Some(d)) => Ok(Value::String(self.expand_str(d)?)),
-            (None, None) => Err(VarError::Unset(name.to_string())),
+        if depth >= MAX_DEPTH {
+            return Err(VarError::Cycle(name.to_string()));
         }
+        // A value given as text (`--var`, `vars:`) or a default may itself use
+        // variables: `${PSK_FILE:-${test_psk_file}}`. Run values are data, kept as they are.
+        let text = match (self.run.get(name), self.get(name), default) {
+            (Some(v), _, _) => return Ok(v.clone()),
+            (None, Some(Value::String(s)), _) if self.is_given(name) => s,
+            (None, Some(v), _) => return Ok(v),
+            (None, None, Some(d)) => d.to_string(),
+            (None, None, None) => return Err(VarError::Unset(name.to_string())),
+        };
+        Ok(Value::String(self.expand_at(&text, depth + 1)?))
     }
 }
 
@@ -241,6 +266,29 @@ mod tests {
             json!({"a": 42})
         );
         assert_eq!(v.expand_value(&json!(["${n}x"])).unwrap(), json!(["42x"]));
+    }
+
+    /// `vars:` and `--var` values may use variables, built-ins included; a cycle is an
+    /// error naming the variable, not a hang.
+    #[test]
+    fn given_values_may_use_variables() {
+        let mut sc = BTreeMap::new();
+        sc.insert("session".into(), "${run_id}${run_id}".into());
+        sc.insert("loop_a".into(), "x${loop_b}".into());
+        sc.insert("loop_b".into(), "${loop_a}".into());
+        sc.insert("own".into(), "${own}".into());
+        let mut v = Vars::new(BTreeMap::new(), sc).without_env();
+        v.set("run_id", json!("0a1b"));
+        assert_eq!(v.expand_str("s=${session}").unwrap(), "s=0a1b0a1b");
+        assert_eq!(
+            v.expand_value(&json!("${session}")).unwrap(),
+            json!("0a1b0a1b")
+        );
+        assert!(matches!(v.expand_str("${loop_a}"), Err(VarError::Cycle(_))));
+        assert!(matches!(v.expand_str("${own}"), Err(VarError::Cycle(_))));
+        // A captured value is data: `${...}` in it stays as it is.
+        v.set("captured", json!("${run_id}"));
+        assert_eq!(v.expand_str("${captured}").unwrap(), "${run_id}");
     }
 
     #[test]
