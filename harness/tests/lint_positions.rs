@@ -207,3 +207,118 @@ fn a_misspelt_operator_in_a_literal_array_is_reported_at_its_key() {
     );
     assert_eq!(out.matches(": error: ").count(), 2, "{out}");
 }
+
+/// A step whose `send` has `remove: <list>` (the list from line 10, column 17).
+fn remove_step(list: &str) -> String {
+    scenario(&format!(
+        "  - exchange:\n      send:\n        json: {{ request: proxy data }}\n        kind: passive.proxy-data.request\n        remove: {list}\n"
+    ))
+}
+
+/// `remove` entries are reported by their place in the list, not by searching their
+/// text: `a` is also the second character of `/a/b`, and `""` has no text to search.
+/// (The loader stops at the first structural problem: one per file.)
+#[test]
+fn a_bad_remove_entry_is_reported_at_that_entry() {
+    let (file, code, out) = lint(&remove_step("[/a/b, a]"));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "10:24",
+        "`exchange.send.remove` entry \"a\": a JSON pointer must start with \"/\"",
+    );
+    let (file, _, out) = lint(&remove_step("[/a/b, \"\"]"));
+    assert_error_at(
+        &out,
+        &file,
+        "10:24",
+        "`exchange.send.remove` entry \"\" would remove the whole body",
+    );
+    // A block list: `session` is also written in the item before it.
+    let (file, code, out) = lint(&remove_step("\n          - /session\n          - session"));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "12:13",
+        "`exchange.send.remove` entry \"session\": a JSON pointer must start with \"/\"",
+    );
+}
+
+/// A `volatile.keep` entry that is not a volatile key of the family is reported at the
+/// entry, in a block list and in a flow list.
+#[test]
+fn a_volatile_keep_entry_that_is_not_volatile_is_reported_at_that_entry() {
+    let (file, code, out) = lint(&scenario(
+        "  - exchange:\n      send: { json: { request: proxy data }, kind: passive.proxy-data.request }\n      expect:\n        snapshot: s\n        volatile:\n          keep:\n            - clock\n            - clokc\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "13:15",
+        "`volatile.keep` entry `clokc` is not a volatile key of server-proxy",
+    );
+    assert_eq!(out.matches(": error: ").count(), 1, "{out}");
+    let (file, code, out) = lint(&scenario(
+        "  - exchange:\n      send: { json: { request: proxy data }, kind: passive.proxy-data.request }\n      expect: { snapshot: s, volatile: { keep: [clock, sesion] } }\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "8:56",
+        "`volatile.keep` entry `sesion` is not a volatile key of server-proxy",
+    );
+    assert_eq!(out.matches(": error: ").count(), 1, "{out}");
+}
+
+/// A `volatile` entry that is neither a key name nor a JSON pointer is reported at the
+/// entry, not at `volatile`: the second of a flow list, the second of a block list.
+#[test]
+fn a_malformed_volatile_entry_is_reported_at_that_entry() {
+    let expect = |volatile: &str| {
+        scenario(&format!(
+            "  - exchange:\n      send: {{ json: {{ request: proxy data }}, kind: passive.proxy-data.request }}\n      expect:\n        snapshot: s\n        volatile:\n{volatile}"
+        ))
+    };
+    let (file, code, out) = lint(&expect("          keep: [clock, /a~2]\n"));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "11:25",
+        "`exchange.expect.volatile.keep` entry \"/a~2\": invalid escape in JSON pointer",
+    );
+    let (file, code, out) = lint(&expect(
+        "          add:\n            - /data/0/clock\n            - \" \"\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "13:15",
+        "`exchange.expect.volatile.add` entry \" \": an empty key",
+    );
+}
+
+/// The conditions of `when` given as a list: a bad one is reported at itself.
+#[test]
+fn a_bad_when_condition_in_a_list_is_reported_at_that_condition() {
+    let (file, code, out) = lint(&scenario(
+        "  - sleep: 1s\n    when: { version: [\">=6.0\", \"=>6.4\"] }\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(
+        &out,
+        &file,
+        "7:32",
+        "in `when`: invalid version condition \"=>6.4\"",
+    );
+    let (file, code, out) = lint(&scenario(
+        "  - sleep: 1s\n    when:\n      tls:\n        - psk\n        - certificate\n",
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert_error_at(&out, &file, "10:11", "in `when.tls`:");
+}

@@ -410,9 +410,10 @@ fn volatile_keep_must_name_a_volatile_key() {
     };
     assert!(lint_text(&text("clock")).0.is_empty());
     let (errors, _) = lint_text(&text("clokc"));
+    // At the entry itself: line 8 is `      expect: { snapshot: s, volatile: { keep: [clokc] } }`.
     assert_at(
         &errors,
-        (8, 42),
+        (8, 49),
         "`volatile.keep` entry `clokc` is not a volatile key of sender, so there is nothing to keep (volatile: clock)",
     );
 }

@@ -321,13 +321,14 @@ impl<'a> Linter<'a> {
             let at_key = self.lines.locate_path(here, &path, false);
             self.push(at_key, format!("invalid `match`: {}", err.message));
         }
-        let at_keep = self.find(here, ctx, &["volatile", "keep"], false);
-        self.volatile_keep(at_keep, e);
+        self.volatile_keep(here, ctx, e);
     }
 
     /// `volatile.keep` entries must be volatile in the family, or keeping them means
-    /// nothing (a typo such as `verison` would silently compare nothing more).
-    fn volatile_keep(&mut self, here: At, e: &Expect) {
+    /// nothing (a typo such as `verison` would silently compare nothing more). `ctx` is
+    /// the path of keys from `here` to the expectation; each entry is reported at
+    /// itself, found by its index (the `keep` key when it cannot be found).
+    fn volatile_keep(&mut self, here: At, ctx: &[&str], e: &Expect) {
         let Some(spec) = &e.volatile else { return };
         let family = self.scenario().family.clone();
         let listed = self
@@ -335,12 +336,18 @@ impl<'a> Linter<'a> {
             .family(&family)
             .map(|f| f.volatile.clone())
             .unwrap_or_default();
-        for k in spec.keep.iter().filter(|k| !listed.contains(k)) {
+        for (i, k) in spec.keep.iter().enumerate() {
+            if listed.contains(k) {
+                continue;
+            }
+            let mut path: Vec<Seg> = ctx.iter().map(|key| Seg::Key(key)).collect();
+            path.extend([Seg::Key("volatile"), Seg::Key("keep"), Seg::Index(i)]);
+            let at_entry = self.lines.locate_path(here, &path, false);
             let message = format!(
                 "`volatile.keep` entry `{k}` is not a volatile key of {family}, so there is nothing to keep (volatile: {})",
                 listed.join(", ")
             );
-            self.push(here, message);
+            self.push(at_entry, message);
         }
     }
 

@@ -3,11 +3,15 @@
 //! version conditions and variable names.
 //!
 //! These rules need no catalog, so they run at load time: a file that breaks them is
-//! not a scenario. Each problem is reported at the innermost place the model keeps a
-//! span for: a `match` key, the old `frame.compress`, a `versions` entry or value, else
-//! the step (or `then` action) it belongs to.
+//! not a scenario. Each problem is reported at the innermost place known: a span the
+//! model keeps (a `match` key, the old `frame.compress`, a `versions` entry or value),
+//! else the key or list entry at fault found in the file text (see [`super::locate`]; a
+//! list entry by its index), else the step (or `then` action) it belongs to.
 
-use super::model::{Action, Expect, FrameSpec, Message, Scenario, Spanned, Step, Versions};
+use super::locate::Seg;
+use super::model::{
+    Action, Expect, FrameSpec, Message, OneOrMany, Scenario, Spanned, Step, Versions,
+};
 use super::when::{parse_version, VersionCondition};
 
 /// Largest `repeat.times`: enough for soak tests, small enough that a typo cannot make
@@ -77,6 +81,26 @@ impl Checker<'_> {
     fn key(&self, at: At, path: &[&str], value: bool) -> At {
         let (line, column) = self.lines.locate((at.line, at.column), path, value);
         At { line, column }
+    }
+
+    /// Where item `index` of the list at the keys `path` below `at` is written. A list
+    /// entry has no span of its own and its text may also appear in an earlier entry
+    /// (`/a` in `/a/b`), so it is found by its place in the list; when it cannot be,
+    /// the list's key (or the deepest key found) stands in.
+    fn item(&self, at: At, path: &[&str], index: usize) -> At {
+        let mut full: Vec<Seg> = path.iter().map(|k| Seg::Key(k)).collect();
+        full.push(Seg::Index(index));
+        let (line, column) = self.lines.locate_path((at.line, at.column), &full, false);
+        At { line, column }
+    }
+
+    /// Where entry `index` of a value written alone or as a list (`when: { tls: psk }`
+    /// or `when: { tls: [psk, cert] }`) is: the value itself, or the list's item.
+    fn entry<T>(&self, at: At, path: &[&str], v: &OneOrMany<T>, index: usize) -> At {
+        match v {
+            OneOrMany::One(_) => self.key(at, path, true),
+            OneOrMany::Many(_) => self.item(at, path, index),
+        }
     }
 
     fn scenario(&mut self, s: &Scenario) {
@@ -222,20 +246,24 @@ impl Checker<'_> {
             if w.version.is_none() && w.tls.is_none() {
                 self.push(at_when, "`when` needs `version`, `tls` or both");
             }
-            for c in w.versions() {
-                if let Err(e) = VersionCondition::parse(&c) {
-                    self.push(
-                        self.key(at, &["when", "version"], true),
-                        format!("in `when`: {e}"),
-                    );
+            if let Some(version) = &w.version {
+                for (i, c) in version.to_vec().iter().enumerate() {
+                    if let Err(e) = VersionCondition::parse(c) {
+                        self.push(
+                            self.entry(at, &["when", "version"], version, i),
+                            format!("in `when`: {e}"),
+                        );
+                    }
                 }
             }
-            for t in w.tls.as_ref().map(|t| t.to_vec()).unwrap_or_default() {
-                if let Err(e) = crate::transport::tls::TlsMode::parse(&t) {
-                    self.push(
-                        self.key(at, &["when", "tls"], true),
-                        format!("in `when.tls`: {e}"),
-                    );
+            if let Some(tls) = &w.tls {
+                for (i, t) in tls.to_vec().iter().enumerate() {
+                    if let Err(e) = crate::transport::tls::TlsMode::parse(t) {
+                        self.push(
+                            self.entry(at, &["when", "tls"], tls, i),
+                            format!("in `when.tls`: {e}"),
+                        );
+                    }
                 }
             }
         }
@@ -313,14 +341,19 @@ impl Checker<'_> {
 
     /// `requirement:` ids are short names for people and CI tools (`PROXY-DATA-ACK`):
     /// letters, digits, `-`, `_`, `.`, so they survive every report format unquoted.
-    fn requirements(&mut self, at: At, step: &Step) {
-        let at = self.key(at, &["requirement"], false);
+    fn requirements(&mut self, step_at: At, step: &Step) {
+        let at = self.key(step_at, &["requirement"], false);
         if step.requirement.is_some() && step.requirements().is_empty() {
             self.push(at, "`requirement` must name at least one requirement id");
         }
-        for id in step.requirements() {
-            if let Err(e) = requirement_id(&id) {
-                self.push(at, format!("`requirement` {id:?}: {e}"));
+        for (i, id) in step.requirements().iter().enumerate() {
+            if let Err(e) = requirement_id(id) {
+                // An id of a list at itself; an id written alone is no list, so `item`
+                // returns the `requirement` key.
+                self.push(
+                    self.item(step_at, &["requirement"], i),
+                    format!("`requirement` {id:?}: {e}"),
+                );
             }
         }
     }
@@ -427,19 +460,15 @@ impl Checker<'_> {
                 );
             }
         }
-        let at_remove = sub(self, &["remove"], false);
-        for p in &m.remove {
-            let at_entry = self
-                .lines
-                .find_text((at_remove.line, at_remove.column), p)
-                .map(|(line, column)| At { line, column })
-                .filter(|_| !p.is_empty())
-                .unwrap_or(at_remove);
+        let remove: Vec<&str> = path.iter().copied().chain(["remove"]).collect();
+        for (i, p) in m.remove.iter().enumerate() {
+            // By its place in the list: its text may be part of an earlier entry.
+            let at_entry = self.item(step_at, &remove, i);
             if let Err(e) = check_pointer(p, false) {
                 self.push(at_entry, format!("`{ctx}.remove` entry {p:?}: {e}"));
             } else if p.is_empty() {
                 self.push(
-                    at_remove,
+                    at_entry,
                     format!("`{ctx}.remove` entry \"\" would remove the whole body"),
                 );
             }
@@ -565,8 +594,7 @@ impl Checker<'_> {
                 self.push(key_at, operator_as_key(ctx, key, &e.matches[key]));
             }
         }
-        let at_volatile = sub(self, &["volatile"], false);
-        self.volatile(at_volatile, ctx, e);
+        self.volatile(step_at, path, ctx, e);
         for (var, ptr) in &e.capture {
             if !is_var_name(var) {
                 self.push(
@@ -595,9 +623,13 @@ impl Checker<'_> {
 
 impl Checker<'_> {
     /// `volatile:` only changes what a snapshot redacts, so it needs a `snapshot`; its
-    /// entries are key names or JSON pointers, like the catalog's.
-    fn volatile(&mut self, at: At, ctx: &str, e: &Expect) {
+    /// entries are key names or JSON pointers, like the catalog's. `path` leads from
+    /// `step_at` to the expectation: a problem with the whole block is reported at
+    /// `volatile`, a bad entry at the entry.
+    fn volatile(&mut self, step_at: At, path: &[&str], ctx: &str, e: &Expect) {
         let Some(v) = &e.volatile else { return };
+        let keys: Vec<&str> = path.iter().copied().chain(["volatile"]).collect();
+        let at = self.key(step_at, &keys, false);
         if e.snapshot.is_none() {
             self.push(
                 at,
@@ -613,7 +645,8 @@ impl Checker<'_> {
             );
         }
         for (list, entries) in [("keep", &v.keep), ("add", &v.add)] {
-            for k in entries {
+            let list_path: Vec<&str> = keys.iter().copied().chain([list]).collect();
+            for (i, k) in entries.iter().enumerate() {
                 let bad = if k.starts_with('/') {
                     check_pointer(k, false).err()
                 } else if k.trim().is_empty() {
@@ -622,7 +655,10 @@ impl Checker<'_> {
                     None
                 };
                 if let Some(err) = bad {
-                    self.push(at, format!("`{ctx}.volatile.{list}` entry {k:?}: {err}"));
+                    self.push(
+                        self.item(step_at, &list_path, i),
+                        format!("`{ctx}.volatile.{list}` entry {k:?}: {err}"),
+                    );
                 }
             }
         }
