@@ -133,26 +133,42 @@ impl Scanner<'_> {
         }
     }
 
+    /// The lines of the block that starts at `node`, as 0-based `(line, column)` of
+    /// their content at the block's column: `node`'s own line, then each following
+    /// line indented exactly as much, until one indented less (blank lines, comment
+    /// lines and deeper lines are skipped). Empty for a position outside the text.
+    fn block_lines(&self, (line, col): Pos) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let first = usize::try_from(line).ok().and_then(|l| l.checked_sub(1));
+        let indent = usize::try_from(col).ok().and_then(|c| c.checked_sub(1));
+        let (first, indent) = match (first, indent) {
+            (Some(f), Some(i)) => (f, i),
+            _ => (usize::MAX, 0),
+        };
+        self.lines
+            .iter()
+            .enumerate()
+            .skip(first)
+            .map_while(move |(i, l)| {
+                if i == first {
+                    return Some(Some((i, indent)));
+                }
+                let lead = l.iter().take_while(|c| **c == ' ').count();
+                let rest = l.get(lead..).unwrap_or(&[]);
+                if rest.is_empty() || rest[0] == '#' || lead > indent {
+                    return Some(None);
+                }
+                (lead == indent).then_some(Some((i, lead)))
+            })
+            .flatten()
+    }
+
     /// A block list: items `- ` at `node`'s column on its line and the following lines,
     /// until a line indented less, or a line at that column that is not an item (the
     /// next key of a mapping whose list is not indented).
-    fn block_item(&self, (line, col): Pos, index: usize) -> Option<Found> {
-        let first = usize::try_from(line).ok()?.checked_sub(1)?;
-        let indent = usize::try_from(col).ok()?.checked_sub(1)?;
+    fn block_item(&self, node: Pos, index: usize) -> Option<Found> {
         let mut seen = 0;
-        for (i, l) in self.lines.iter().enumerate().skip(first) {
-            let lead = l.iter().take_while(|c| **c == ' ').count();
-            let rest = &l[lead.min(l.len())..];
-            if i != first && (rest.is_empty() || rest[0] == '#') {
-                continue;
-            }
-            if i != first && lead < indent {
-                break;
-            }
-            if i != first && lead > indent {
-                continue;
-            }
-            let at = if i == first { indent } else { lead };
+        for (i, at) in self.block_lines(node) {
+            let l = &self.lines[i];
             // `-` then a space or the line's end; `-1` or `---` is not an item.
             if l.get(at) != Some(&'-') || l.get(at + 1).is_some_and(|c| !c.is_whitespace()) {
                 return None;
@@ -178,22 +194,8 @@ impl Scanner<'_> {
 
     /// A block mapping: keys at `node`'s column on its line and the following lines,
     /// until a line indented less.
-    fn block_child(&self, (line, col): Pos, key: &str) -> Option<Found> {
-        let first = usize::try_from(line).ok()?.checked_sub(1)?;
-        let indent = usize::try_from(col).ok()?.checked_sub(1)?;
-        for (i, l) in self.lines.iter().enumerate().skip(first) {
-            let lead = l.iter().take_while(|c| **c == ' ').count();
-            let rest = &l[lead.min(l.len())..];
-            if i != first && (rest.is_empty() || rest[0] == '#') {
-                continue;
-            }
-            if i != first && lead < indent {
-                break;
-            }
-            if i != first && lead > indent {
-                continue;
-            }
-            let at = if i == first { indent } else { lead };
+    fn block_child(&self, node: Pos, key: &str) -> Option<Found> {
+        for (i, at) in self.block_lines(node) {
             if let Some(value) = self.key_here(i, at, key) {
                 return Some(Found {
                     key: (i as u64 + 1, at as u64 + 1),
