@@ -166,8 +166,7 @@ impl Scanner<'_> {
     /// until a line indented less, or a line at that column that is not an item (the
     /// next key of a mapping whose list is not indented).
     fn block_item(&self, node: Pos, index: usize) -> Option<Found> {
-        let mut seen = 0;
-        for (i, at) in self.block_lines(node) {
+        for (seen, (i, at)) in self.block_lines(node).enumerate() {
             let l = &self.lines[i];
             // `-` then a space or the line's end; `-1` or `---` is not an item.
             if l.get(at) != Some(&'-') || l.get(at + 1).is_some_and(|c| !c.is_whitespace()) {
@@ -180,7 +179,6 @@ impl Scanner<'_> {
                     value: content,
                 });
             }
-            seen += 1;
         }
         None
     }
