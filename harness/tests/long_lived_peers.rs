@@ -192,11 +192,26 @@ impl Release {
 /// A proxy as an administrator would start one: the packaged SQLite schema loaded
 /// into a new database, a config file with the addresses and paths set, and short
 /// frequencies an active proxy under test needs (see the README).
-fn proxy(release: Release, active_server: Option<u16>) -> (Daemon, String) {
+fn proxy(release: Release, active_server: Option<u16>, psk: Option<&HandPsk>) -> (Daemon, String) {
     let port = free_port();
     let (mode, server) = match active_server {
         Some(p) => ("0", format!("127.0.0.1:{p}")),
         None => ("1", "127.0.0.1".to_string()),
+    };
+    // With a key, the proxy talks to its server over PSK only: an active proxy connects
+    // with it, a passive one accepts nothing else.
+    let tls = match (psk, active_server) {
+        (None, _) => String::new(),
+        (Some(k), active) => format!(
+            "{}=psk\nTLSPSKIdentity={}\nTLSPSKFile={}\n",
+            if active.is_some() {
+                "TLSConnect"
+            } else {
+                "TLSAccept"
+            },
+            k.identity,
+            k.file.display()
+        ),
     };
     let frequency = match release {
         Release::V60 => "ConfigFrequency=5",
@@ -206,7 +221,7 @@ fn proxy(release: Release, active_server: Option<u16>) -> (Daemon, String) {
         "ProxyMode={mode}\nServer={server}\nHostname=hand-started-proxy\n\
          ListenIP=127.0.0.1\nListenPort={port}\nLogFile={{dir}}/proxy.log\nLogFileSize=0\n\
          PidFile={{dir}}/proxy.pid\nSocketDir={{dir}}\nDBName={{dir}}/proxy.db\n\
-         AllowRoot=1\nTimeout=4\n{frequency}\nHeartbeatFrequency=1\n"
+         AllowRoot=1\nTimeout=4\n{frequency}\nHeartbeatFrequency=1\n{tls}"
     );
     let script = "set -e; gzip -dc /usr/share/zabbix-proxy-sqlite3/schema.sql.gz | \
                   sqlite3 {dir}/proxy.db; exec /usr/sbin/zabbix_proxy -f -c {dir}/zabbix_proxy.conf";
@@ -363,7 +378,7 @@ fn passive_proxy_suites(release: Release, test: &str) {
     if !release.available(test) {
         return;
     }
-    let (_proxy, addr) = proxy(release, None);
+    let (_proxy, addr) = proxy(release, None, None);
     let port = port_of(&addr);
     let found = format!("zabbix_proxy (passive) {}", release.version());
     // Someone used it before: a configuration and values nobody polled yet.
@@ -401,34 +416,84 @@ fn passive_proxy_suites(release: Release, test: &str) {
     });
 }
 
+/// A PSK an administrator made for a proxy (a key file outside the repository).
+struct HandPsk {
+    identity: &'static str,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HandPsk {
+    fn new() -> HandPsk {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("proxy.psk");
+        let key: String = (0..32).map(|_| format!("{:02x}", rand_byte())).collect();
+        std::fs::write(&file, key).expect("the key file is written");
+        HandPsk {
+            identity: "PSK hand-started 001",
+            file,
+            _dir: dir,
+        }
+    }
+
+    /// The harness's options for this key: `--tls-accept psk` when the proxy connects
+    /// to the harness (active), `--tls-connect psk` when the harness connects (passive).
+    fn args(&self, side: &str) -> Vec<String> {
+        let file = self.file.display().to_string();
+        [
+            side,
+            "psk",
+            "--tls-psk-identity",
+            self.identity,
+            "--tls-psk-file",
+            &file,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
+/// A random byte from the kernel (a test key; nothing to do with the harness's own).
+fn rand_byte() -> u8 {
+    use std::io::Read;
+    let mut b = [0u8; 1];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/urandom is readable");
+    b[0]
+}
+
+/// The active suite twice against a proxy started by hand. The 6.0 proxy connects
+/// over PSK (TLSConnect=psk) and the harness accepts PSK only, so an encrypted proxy
+/// that holds data is covered too; the 7.0 proxy talks in clear.
 fn active_proxy_suite(release: Release, test: &str) {
     if !release.available(test) {
         return;
     }
+    let psk = matches!(release, Release::V60).then(HandPsk::new);
     let listen_port = free_port();
     let listen = format!("127.0.0.1:{listen_port}");
     // Until the first run listens there, something answers (by closing): a 6.0 proxy
     // whose configuration request finds the port closed waits 120 s before the next,
     // one that gets no answer only its ConfigFrequency.
     let placeholder = Placeholder::start(&listen);
-    let (_proxy, trapper) = proxy(release, Some(listen_port));
+    let (_proxy, trapper) = proxy(release, Some(listen_port), psk.as_ref());
+    let tls_args = psk.as_ref().map_or(Vec::new(), |k| k.args("--tls-accept"));
     let trapper_port = port_of(&trapper);
     let found = format!("zabbix_proxy (active) {}", release.version());
     let traffic = recording(test, &[trapper_port, listen_port], || {
         drop(placeholder);
-        twice(
-            "server-proxy active",
-            &[
-                "run",
-                "scenarios/server-proxy/active",
-                "--peer",
-                &trapper,
-                "--listen",
-                &listen,
-                "--no-matrix",
-            ],
-            &found,
-        )
+        let mut args = vec![
+            "run",
+            "scenarios/server-proxy/active",
+            "--peer",
+            &trapper,
+            "--listen",
+            &listen,
+            "--no-matrix",
+        ];
+        args.extend(tls_args.iter().map(String::as_str));
+        twice("server-proxy active", &args, &found)
     });
     let roles = [
         ("server-proxy", "proxy"),

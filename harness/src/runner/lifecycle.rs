@@ -14,7 +14,7 @@ use super::RunOptions;
 use crate::reference::{self, ReferenceConfig, RunningPeer};
 use crate::scenario::model::Scenario;
 use crate::transport::spawn::PeerProcess;
-use crate::transport::tls::TlsConfig;
+use crate::transport::tls::{TlsConfig, TlsMode};
 use crate::transport::TransportError;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -242,6 +242,9 @@ fn scenario_tls(ctx: &ScenarioContext) -> Option<TlsConfig> {
 /// - `tls_connect_type`: the connection type as Zabbix numbers it (1 unencrypted,
 ///   2 PSK, 4 certificate);
 /// - `tls_host_accept`: that type or unencrypted (1, 3 or 5);
+/// - `tls_host_connect`: how the peer is to connect to a host the harness plays (a
+///   passive agent on the harness's listener): the first type the harness accepts
+///   (1, 2 or 4), so a PSK-only or certificate-only listener is reached too;
 /// - `tls_autoreg_accept`: unencrypted, and PSK in a PSK run (1 or 3): Zabbix
 ///   auto-registers over those two only;
 /// - `tls_psk_identity`, `tls_psk`: the run's PSK identity and key (hex), empty without
@@ -260,6 +263,8 @@ pub fn set_connection_vars(ctx: &mut ScenarioContext) {
     }
     ctx.vars.set("tls_connect_type", bit.into());
     ctx.vars.set("tls_host_accept", (bit | 1).into());
+    let accepted = cfg.accept.first().copied().unwrap_or(TlsMode::Unencrypted);
+    ctx.vars.set("tls_host_connect", accepted.bit().into());
     ctx.vars.set("tls_autoreg_accept", ((bit & 2) | 1).into());
     ctx.vars.set("tls_psk_identity", identity.into());
     ctx.vars.set("tls_psk", key.into());

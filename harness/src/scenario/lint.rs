@@ -38,6 +38,7 @@ pub const BUILTIN_VARS: &[&str] = &[
     "test_wrong_psk_file",
     "tls_connect_type",
     "tls_host_accept",
+    "tls_host_connect",
     "tls_autoreg_accept",
     "tls_psk_identity",
     "tls_psk",
