@@ -101,6 +101,27 @@ impl Drop for Daemon {
         // SAFETY: as above; the group may already be gone.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
         let _ = self.child.wait();
+        // A failed test shows what the daemon said about its connections: a refused or
+        // failed connect makes a 6.0 proxy wait minutes before it asks again.
+        // (ZBXC_DAEMON_LOG=1 shows them after a passed test too.)
+        if std::thread::panicking() || std::env::var_os("ZBXC_DAEMON_LOG").is_some() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    ["connect", "retry", "cannot", "failed", "restored"]
+                        .iter()
+                        .any(|w| l.contains(w))
+                })
+                .collect();
+            let from = lines.len().saturating_sub(60);
+            eprintln!(
+                "--- {}: its lines about connections (last {}):\n{}",
+                self.log.display(),
+                lines.len() - from,
+                lines[from..].join("\n")
+            );
+        }
     }
 }
 
@@ -269,22 +290,54 @@ fn agent2(release: Release) -> (Daemon, String) {
     (d, addr)
 }
 
-/// A listener that accepts connections and closes them at once, until dropped.
+/// A listener that accepts connections and closes them at once, until dropped. With a
+/// PSK it completes each TLS handshake first: a 6.0 proxy whose TLS handshake fails
+/// counts its configuration request as a failed connect and waits 120 s before the
+/// next, while a connection closed after the handshake is retried at ConfigFrequency,
+/// as a plaintext one is.
 struct Placeholder {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Placeholder {
-    fn start(addr: &str) -> Placeholder {
+    fn start(addr: &str, psk: Option<&HandPsk>) -> Placeholder {
         let listener = std::net::TcpListener::bind(addr).expect("placeholder listens");
         listener.set_nonblocking(true).expect("non-blocking");
+        let tls = psk.map(|k| {
+            let settings = zbx_conform::transport::tls::TlsSettings {
+                accept: Some(vec!["psk".into()]),
+                psk_identity: Some(k.identity.into()),
+                psk_file: Some(k.file.display().to_string()),
+                ..Default::default()
+            };
+            zbx_conform::transport::tls::TlsConfig::load(&settings, None).expect("the PSK loads")
+        });
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((conn, _)) => drop(conn),
+                    Ok((conn, from)) => {
+                        let Some(cfg) = &tls else {
+                            drop(conn);
+                            continue;
+                        };
+                        rt.block_on(async {
+                            let _ = conn.set_nonblocking(true);
+                            if let Ok(tcp) = tokio::net::TcpStream::from_std(conn) {
+                                let from = from.to_string();
+                                let within = Duration::from_secs(2);
+                                let _ =
+                                    zbx_conform::transport::tls::accept(tcp, cfg, &from, within)
+                                        .await;
+                            }
+                        });
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
             }
@@ -476,7 +529,7 @@ fn active_proxy_suite(release: Release, test: &str) {
     // Until the first run listens there, something answers (by closing): a 6.0 proxy
     // whose configuration request finds the port closed waits 120 s before the next,
     // one that gets no answer only its ConfigFrequency.
-    let placeholder = Placeholder::start(&listen);
+    let placeholder = Placeholder::start(&listen, psk.as_ref());
     let (_proxy, trapper) = proxy(release, Some(listen_port), psk.as_ref());
     let tls_args = psk.as_ref().map_or(Vec::new(), |k| k.args("--tls-accept"));
     let trapper_port = port_of(&trapper);
