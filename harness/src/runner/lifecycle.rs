@@ -245,6 +245,9 @@ fn scenario_tls(ctx: &ScenarioContext) -> Option<TlsConfig> {
 /// - `tls_host_connect`: how the peer is to connect to a host the harness plays (a
 ///   passive agent on the harness's listener): the first type the harness accepts
 ///   (1, 2 or 4), so a PSK-only or certificate-only listener is reached too;
+/// - `tls_host_psk_identity`, `tls_host_psk`: the run's PSK when that type is PSK, else
+///   empty (an identity pushed in a host's secret field is redacted from the reports,
+///   so it is pushed only when it is used);
 /// - `tls_autoreg_accept`: unencrypted, and PSK in a PSK run (1 or 3): Zabbix
 ///   auto-registers over those two only;
 /// - `tls_psk_identity`, `tls_psk`: the run's PSK identity and key (hex), empty without
@@ -265,6 +268,12 @@ pub fn set_connection_vars(ctx: &mut ScenarioContext) {
     ctx.vars.set("tls_host_accept", (bit | 1).into());
     let accepted = cfg.accept.first().copied().unwrap_or(TlsMode::Unencrypted);
     ctx.vars.set("tls_host_connect", accepted.bit().into());
+    let (host_identity, host_key) = match accepted {
+        TlsMode::Psk => (identity.clone(), key.clone()),
+        _ => (String::new(), String::new()),
+    };
+    ctx.vars.set("tls_host_psk_identity", host_identity.into());
+    ctx.vars.set("tls_host_psk", host_key.into());
     ctx.vars.set("tls_autoreg_accept", ((bit & 2) | 1).into());
     ctx.vars.set("tls_psk_identity", identity.into());
     ctx.vars.set("tls_psk", key.into());

@@ -39,6 +39,8 @@ pub const BUILTIN_VARS: &[&str] = &[
     "tls_connect_type",
     "tls_host_accept",
     "tls_host_connect",
+    "tls_host_psk_identity",
+    "tls_host_psk",
     "tls_autoreg_accept",
     "tls_psk_identity",
     "tls_psk",
