@@ -26,6 +26,16 @@ pub enum VarError {
 /// How deep values may refer to other variables before it counts as a cycle.
 const MAX_DEPTH: usize = 16;
 
+/// Where a variable's value was found.
+enum Source<'a> {
+    /// Captured during the run, or a built-in: data, used as it is.
+    Run(&'a Value),
+    /// `--var` or the scenario's `vars:`: text that may use variables itself.
+    Given(String),
+    /// The process environment: text, used as it is.
+    Env(String),
+}
+
 /// The variable scopes of one scenario run.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
@@ -60,17 +70,25 @@ impl Vars {
         self.run.insert(name.to_string(), value);
     }
 
-    /// Look a variable up as a JSON value.
+    /// Look a variable up as a JSON value (a given value as written, unexpanded).
     pub fn get(&self, name: &str) -> Option<Value> {
+        Some(match self.source(name)? {
+            Source::Run(v) => v.clone(),
+            Source::Given(s) | Source::Env(s) => Value::String(s),
+        })
+    }
+
+    /// Where `name`'s value comes from, in lookup order.
+    fn source(&self, name: &str) -> Option<Source<'_>> {
         if let Some(v) = self.run.get(name) {
-            return Some(v.clone());
+            return Some(Source::Run(v));
         }
         if let Some(v) = self.cli.get(name).or_else(|| self.scenario.get(name)) {
-            return Some(Value::String(v.clone()));
+            return Some(Source::Given(v.clone()));
         }
         if self.use_env {
             if let Ok(v) = std::env::var(name) {
-                return Some(Value::String(v));
+                return Some(Source::Env(v));
             }
         }
         None
@@ -96,12 +114,6 @@ impl Vars {
         }
         out.push_str(rest);
         Ok(out)
-    }
-
-    /// Whether `name` comes from `--var` or the scenario's `vars:` (not the environment,
-    /// whose values are taken as they are).
-    fn is_given(&self, name: &str) -> bool {
-        self.cli.contains_key(name) || self.scenario.contains_key(name)
     }
 
     /// Expand templates inside a JSON value (strings only; keys are left alone).
@@ -143,13 +155,14 @@ impl Vars {
             return Err(VarError::Cycle(name.to_string()));
         }
         // A value given as text (`--var`, `vars:`) or a default may itself use
-        // variables: `${PSK_FILE:-${test_psk_file}}`. Run values are data, kept as they are.
-        let text = match (self.run.get(name), self.get(name), default) {
-            (Some(v), _, _) => return Ok(v.clone()),
-            (None, Some(Value::String(s)), _) if self.is_given(name) => s,
-            (None, Some(v), _) => return Ok(v),
-            (None, None, Some(d)) => d.to_string(),
-            (None, None, None) => return Err(VarError::Unset(name.to_string())),
+        // variables: `${PSK_FILE:-${test_psk_file}}`. Run values are data, and the
+        // environment's values are taken as they are.
+        let text = match (self.source(name), default) {
+            (Some(Source::Run(v)), _) => return Ok(v.clone()),
+            (Some(Source::Env(s)), _) => return Ok(Value::String(s)),
+            (Some(Source::Given(s)), _) => s,
+            (None, Some(d)) => d.to_string(),
+            (None, None) => return Err(VarError::Unset(name.to_string())),
         };
         Ok(Value::String(self.expand_at(&text, depth + 1)?))
     }
