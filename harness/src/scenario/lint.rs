@@ -20,7 +20,7 @@ use super::names::split_qualified;
 use super::structure::top_key_location;
 use super::vars::referenced_names;
 use crate::catalog::{compare_versions, Catalog};
-use crate::check::matcher::{spec_errors, KeySeg};
+use crate::check::matcher::spec_errors;
 use crate::suggest;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -315,12 +315,9 @@ impl<'a> Linter<'a> {
         for err in spec_errors(&spec) {
             // Each problem at its own key: the operator, or the pointer it is under, also
             // inside a list (an `$any` alternative, an element of a literal array).
-            let mut path: Vec<Seg> = ctx.iter().map(|k| Seg::Key(k)).collect();
+            let mut path = Seg::keys(ctx);
             path.push(Seg::Key("match"));
-            path.extend(err.path.iter().map(|seg| match seg {
-                KeySeg::Key(k) => Seg::Key(k),
-                KeySeg::Index(i) => Seg::Index(*i),
-            }));
+            path.extend(err.path.iter().map(Seg::from));
             let at_key = self.lines.locate_path(here, &path, false);
             self.push(at_key, format!("invalid `match`: {}", err.message));
         }
@@ -343,7 +340,7 @@ impl<'a> Linter<'a> {
             if listed.contains(k) {
                 continue;
             }
-            let mut path: Vec<Seg> = ctx.iter().map(|key| Seg::Key(key)).collect();
+            let mut path = Seg::keys(ctx);
             path.extend([Seg::Key("volatile"), Seg::Key("keep"), Seg::Index(i)]);
             let at_entry = self.lines.locate_path(here, &path, false);
             let message = format!(

@@ -30,6 +30,23 @@ pub enum Seg<'a> {
     Index(usize),
 }
 
+impl<'a> Seg<'a> {
+    /// A path of keys only.
+    pub fn keys(keys: &[&'a str]) -> Vec<Seg<'a>> {
+        keys.iter().map(|k| Seg::Key(k)).collect()
+    }
+}
+
+/// A matcher's path (`check::matcher`) is located the same way as the file's keys.
+impl<'a> From<&'a crate::check::matcher::KeySeg> for Seg<'a> {
+    fn from(seg: &'a crate::check::matcher::KeySeg) -> Seg<'a> {
+        match seg {
+            crate::check::matcher::KeySeg::Key(k) => Seg::Key(k),
+            crate::check::matcher::KeySeg::Index(i) => Seg::Index(*i),
+        }
+    }
+}
+
 /// A file's text split into lines of characters once, so that locating many keys
 /// costs each step's lines rather than the whole file every time.
 pub struct Text {
@@ -48,8 +65,7 @@ impl Text {
     /// else its value. When a key is missing, the deepest key found (or `from`) is
     /// returned.
     pub fn locate(&self, from: Pos, path: &[&str], want_value: bool) -> Pos {
-        let path: Vec<Seg> = path.iter().map(|k| Seg::Key(k)).collect();
-        self.locate_path(from, &path, want_value)
+        self.locate_path(from, &Seg::keys(path), want_value)
     }
 
     /// [`Text::locate`] for a path that may go through list items. An item has no key:

@@ -88,7 +88,7 @@ impl Checker<'_> {
     /// (`/a` in `/a/b`), so it is found by its place in the list; when it cannot be,
     /// the list's key (or the deepest key found) stands in.
     fn item(&self, at: At, path: &[&str], index: usize) -> At {
-        let mut full: Vec<Seg> = path.iter().map(|k| Seg::Key(k)).collect();
+        let mut full = Seg::keys(path);
         full.push(Seg::Index(index));
         let (line, column) = self.lines.locate_path((at.line, at.column), &full, false);
         At { line, column }
