@@ -10,8 +10,10 @@
 
 mod capture_support;
 mod support;
+mod tls_support;
 
 use capture_support::{Capture, SentFrame};
+use tls_support::{Pki, IDENTITY};
 use zbx_conform::catalog::Body;
 
 use std::os::unix::process::CommandExt;
@@ -213,7 +215,7 @@ impl Release {
 /// A proxy as an administrator would start one: the packaged SQLite schema loaded
 /// into a new database, a config file with the addresses and paths set, and short
 /// frequencies an active proxy under test needs (see the README).
-fn proxy(release: Release, active_server: Option<u16>, psk: Option<&HandPsk>) -> (Daemon, String) {
+fn proxy(release: Release, active_server: Option<u16>, psk: Option<&Pki>) -> (Daemon, String) {
     let port = free_port();
     let (mode, server) = match active_server {
         Some(p) => ("0", format!("127.0.0.1:{p}")),
@@ -230,8 +232,8 @@ fn proxy(release: Release, active_server: Option<u16>, psk: Option<&HandPsk>) ->
             } else {
                 "TLSAccept"
             },
-            k.identity,
-            k.file.display()
+            IDENTITY,
+            k.file("good.psk")
         ),
     };
     let frequency = match release {
@@ -301,15 +303,14 @@ struct Placeholder {
 }
 
 impl Placeholder {
-    fn start(addr: &str, psk: Option<&HandPsk>) -> Placeholder {
+    fn start(addr: &str, psk: Option<&Pki>) -> Placeholder {
         let listener = std::net::TcpListener::bind(addr).expect("placeholder listens");
         listener.set_nonblocking(true).expect("non-blocking");
         let tls = psk.map(|k| {
             let settings = zbx_conform::transport::tls::TlsSettings {
+                connect: None,
                 accept: Some(vec!["psk".into()]),
-                psk_identity: Some(k.identity.into()),
-                psk_file: Some(k.file.display().to_string()),
-                ..Default::default()
+                ..k.psk_client()
             };
             zbx_conform::transport::tls::TlsConfig::load(&settings, None).expect("the PSK loads")
         });
@@ -469,51 +470,21 @@ fn passive_proxy_suites(release: Release, test: &str) {
     });
 }
 
-/// A PSK an administrator made for a proxy (a key file outside the repository).
-struct HandPsk {
-    identity: &'static str,
-    file: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl HandPsk {
-    fn new() -> HandPsk {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let file = dir.path().join("proxy.psk");
-        let key: String = (0..32).map(|_| format!("{:02x}", rand_byte())).collect();
-        std::fs::write(&file, key).expect("the key file is written");
-        HandPsk {
-            identity: "PSK hand-started 001",
-            file,
-            _dir: dir,
-        }
-    }
-
-    /// The harness's options for this key: `--tls-accept psk` when the proxy connects
-    /// to the harness (active), `--tls-connect psk` when the harness connects (passive).
-    fn args(&self, side: &str) -> Vec<String> {
-        let file = self.file.display().to_string();
-        [
-            side,
-            "psk",
-            "--tls-psk-identity",
-            self.identity,
-            "--tls-psk-file",
-            &file,
-        ]
-        .map(String::from)
-        .to_vec()
-    }
-}
-
-/// A random byte from the kernel (a test key; nothing to do with the harness's own).
-fn rand_byte() -> u8 {
-    use std::io::Read;
-    let mut b = [0u8; 1];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("/dev/urandom is readable");
-    b[0]
+/// The harness's options for `pki`'s PSK (the test identity, `good.psk`):
+/// `--tls-accept psk` when the proxy connects to the harness (active), `--tls-connect
+/// psk` when the harness connects (passive).
+fn psk_args(pki: &Pki, side: &str) -> Vec<String> {
+    let file = pki.file("good.psk");
+    [
+        side,
+        "psk",
+        "--tls-psk-identity",
+        IDENTITY,
+        "--tls-psk-file",
+        &file,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The active suite twice against a proxy started by hand. The 6.0 proxy connects
@@ -523,7 +494,7 @@ fn active_proxy_suite(release: Release, test: &str) {
     if !release.available(test) {
         return;
     }
-    let psk = matches!(release, Release::V60).then(HandPsk::new);
+    let psk = matches!(release, Release::V60).then(Pki::psk_only);
     let listen_port = free_port();
     let listen = format!("127.0.0.1:{listen_port}");
     // Until the first run listens there, something answers (by closing): a 6.0 proxy
@@ -531,7 +502,9 @@ fn active_proxy_suite(release: Release, test: &str) {
     // one that gets no answer only its ConfigFrequency.
     let placeholder = Placeholder::start(&listen, psk.as_ref());
     let (_proxy, trapper) = proxy(release, Some(listen_port), psk.as_ref());
-    let tls_args = psk.as_ref().map_or(Vec::new(), |k| k.args("--tls-accept"));
+    let tls_args = psk
+        .as_ref()
+        .map_or(Vec::new(), |k| psk_args(k, "--tls-accept"));
     let trapper_port = port_of(&trapper);
     let found = format!("zabbix_proxy (active) {}", release.version());
     let traffic = recording(test, &[trapper_port, listen_port], || {
